@@ -1,0 +1,130 @@
+"""Where and in what precision programs run: dtypes, scoped x64, device memory, the mesh.
+
+The library never flips the user's global `jax_enable_x64` flag: float64 work runs inside
+`x64_scope()`, which enables it for the duration of one call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__: list[str] = []
+
+BATCH_AXIS = "batch"
+
+
+def resolve_dtype(dtype: Any, *, default: Any = np.float32) -> np.dtype:
+    """`float32` or `float64` from a name, numpy dtype or None (the default)."""
+    if dtype is None:
+        return np.dtype(default)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+@contextlib.contextmanager
+def x64_scope(enabled: bool = True) -> Iterator[None]:
+    """Enables float64 for the body only, leaving the user's global setting alone."""
+    if not enabled or jax.config.read("jax_enable_x64"):
+        yield
+        return
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # older JAX
+        from jax.experimental import enable_x64 as enable  # type: ignore[no-redef]
+    with enable(True):
+        yield
+
+
+def dtype_scope(dtype: np.dtype) -> contextlib.AbstractContextManager[None]:
+    return x64_scope(np.dtype(dtype) == np.float64)
+
+
+def is_tracer(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def host_memory_bytes() -> int:
+    """Physical memory of this host in bytes (a conservative fallback where unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def device_memory_bytes(device: jax.Device | None = None) -> int | None:
+    """Memory of one accelerator in bytes, or None on the CPU (where host memory applies)."""
+    device = device or jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory stats
+        stats = {}
+    limit = stats.get("bytes_limit") or stats.get("bytes_reservable_limit")
+    return int(limit) if limit else None
+
+
+def default_max_memory() -> int:
+    """Default bound on the bytes one call may allocate: half of host memory."""
+    return host_memory_bytes() // 2
+
+
+def default_scratch_bytes() -> int:
+    """Default scratch (working set) per chunk on the current devices.
+
+    On an accelerator: an eighth of its memory per device, so that XLA's own buffers and the
+    next chunk's transfer fit beside it. On the CPU (devices share the host's memory): 1 GiB or
+    a sixteenth of the host, whichever is less; 1e7 float64 points then run as one call, which
+    measured 20-40% faster here than chunks copied into a fresh result.
+    """
+    devices = jax.devices()
+    per_device = device_memory_bytes(devices[0])
+    if per_device is None:
+        return min(2**30, host_memory_bytes() // 16)
+    return per_device // 8 * len(devices)
+
+
+@functools.lru_cache(maxsize=None)
+def _mesh(devices: tuple[jax.Device, ...]) -> Mesh:
+    return Mesh(np.array(devices), (BATCH_AXIS,))
+
+
+def batch_mesh() -> Mesh | None:
+    """A one-axis mesh over every device JAX sees, or None when there is only one."""
+    devices = tuple(jax.devices())
+    if len(devices) == 1:
+        return None
+    return _mesh(devices)
+
+
+def device_count() -> int:
+    return jax.device_count()
+
+
+def shard_leading(x: Any, mesh: Mesh | None) -> Any:
+    """Places `x` with its leading axis split over `mesh` (replicated when it is None)."""
+    if mesh is None:
+        return jax.device_put(x)
+    return jax.device_put(x, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
+
+
+def replicate(x: Any, mesh: Mesh | None) -> Any:
+    if mesh is None:
+        return jax.device_put(x)
+    return jax.device_put(x, NamedSharding(mesh, PartitionSpec()))
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple

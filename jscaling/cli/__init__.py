@@ -1,0 +1,66 @@
+"""The `jscaling` command: subcommands that parse, call the public API, and write files.
+
+Exit codes: 0 success; 1 a result was written but a fit did not converge; 2 bad input or
+usage (one line on stderr naming what and where, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# Each module defines `register(subparsers)`, adding one subcommand whose parser sets
+# `run=callable(args) -> exit code`.
+_COMMANDS = (
+    "jscaling.cli._study",
+    "jscaling.cli._fit",
+    "jscaling.cli._allocate",
+    "jscaling.cli._surface",
+    "jscaling.cli._presets",
+)
+
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as argparse does, plus a hint
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jscaling import __version__
+
+    parser = _Parser(
+        prog="jscaling",
+        description="Neural scaling laws of language models: fit, allocate compute, evaluate surfaces.",
+    )
+    parser.add_argument("--version", action="version", version=f"jscaling {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a subcommand not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    from jscaling._xla import enable_fast_cpu_kernels
+
+    enable_fast_cpu_kernels()  # before JAX starts; see jscaling/_xla.py
+    from jscaling.cli._common import run_command
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return run_command(args)

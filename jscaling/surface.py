@@ -1,0 +1,564 @@
+"""Loss surfaces: a law evaluated over millions to billions of (N, D) points at once.
+
+Four ways to ask, one machinery behind them:
+
+- `evaluate(law, params, N, D)`: at scattered pairs (N and D broadcast together);
+- `evaluate(law, params, N, D, grid=True)`: on the outer-product grid `N x D`;
+- `isoflop(law, params, C, N)`: along iso-FLOP lines, `D = C / (6 N)` for budget `C`;
+- `isoflop_min(law, params, C, N)`: the best candidate `N` for every budget, a fused min and
+  argmin over the candidate axis that never materialises the `(budgets, candidates)` array.
+
+`params` may be a batch (every leaf with a leading axis of length P, bootstrap samples say):
+results then gain a leading axis of length P. Logarithms of N and D are taken once and shared
+by every parameter set.
+
+Where `jit` goes: each call splits its work into fixed-size chunks (tiles for 2-D work), and
+one jitted kernel per (law, chunk shape, dtype) evaluates a chunk; a second call with new values
+of the same shapes does not recompile. Chunks are sized so that the working set stays under
+`scratch_bytes`; the result is written chunk by chunk into a host array (or into `out`, which
+may be a `numpy.memmap` for results larger than memory). When JAX sees several devices, each
+chunk is split over a one-axis mesh of all of them (`jax.sharding`), with the same results.
+
+Precision: float32 by default; `dtype="float64"` runs the kernels with x64 enabled for that
+call only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jscaling import _runtime, _validate
+from jscaling.compute import FLOPS_PER_PARAM_TOKEN
+from jscaling.laws import Law, LossFn, as_law
+
+__all__ = ["evaluate", "isoflop", "isoflop_min", "IsoflopMin"]
+
+ArrayLike = Any
+Progress = Callable[[int, int], None]
+
+_BYTES_PER_POINT = 4  # inputs, output and XLA temporaries per point, in units of itemsize
+_SCAN_WIDTH = 4096  # candidates per scan step in isoflop_min
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _prepare_params(law: Law, params: Any, dtype: np.dtype) -> tuple[Any, int | None]:
+    """Validated params cast to `dtype`, and the batch size P (None for one parameter set)."""
+    law.validate(params)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    arrays = [np.asarray(leaf, dtype=dtype) for leaf in leaves]
+    ndims = {a.ndim for a in arrays}
+    if ndims == {0}:
+        return jax.tree_util.tree_unflatten(treedef, arrays), None
+    if max(ndims) > 1:
+        raise ValueError(
+            "params must hold scalars (one parameter set) or 1-D arrays of a common length P "
+            f"(a batch of P sets); got leaf shapes {[a.shape for a in arrays]}"
+        )
+    lengths = {a.shape[0] for a in arrays if a.ndim == 1}
+    if len(lengths) != 1:
+        raise ValueError(f"batched params must share one leading length; got lengths {sorted(lengths)}")
+    P = lengths.pop()
+    if P == 0:
+        raise ValueError("the params batch is empty (P = 0)")
+    arrays = [np.broadcast_to(a, (P,)).copy() if a.ndim == 0 else a for a in arrays]
+    return jax.tree_util.tree_unflatten(treedef, arrays), P
+
+
+def _is_batched(params: Any) -> bool:
+    return jax.tree_util.tree_leaves(params)[0].ndim == 1
+
+
+def _over_params(params: Any, f: Callable[[Any], jax.Array]) -> jax.Array:
+    return jax.vmap(f)(params) if _is_batched(params) else f(params)
+
+
+# --------------------------------------------------------------------------- kernels
+#
+# Each kernel returns its block and `ok`, a fused all-finite flag (a reduction XLA runs in the
+# same pass), so that checking a billion points costs no second pass on the host; the host
+# looks for the offending entry only when `ok` is False.
+
+
+def _loss(law: Law, p: Any, N: jax.Array, D: jax.Array, log_N: jax.Array | None, log_D: jax.Array | None) -> jax.Array:
+    if law.from_logs is not None:
+        return law.from_logs(p, log_N, log_D)
+    return law.loss(p, N, D)
+
+
+def _positive(x: jax.Array) -> jax.Array:
+    return (x > 0) & (x < jnp.inf)
+
+
+@partial(jax.jit, static_argnames=("law",))
+def _pairs_kernel(law: Law, params: Any, N: jax.Array, D: jax.Array) -> tuple[jax.Array, jax.Array]:
+    logs = (jnp.log(N), jnp.log(D)) if law.from_logs is not None else (None, None)
+    loss = _over_params(params, lambda p: _loss(law, p, N, D, *logs))
+    ok = jnp.all(_positive(N) & _positive(D)) & jnp.all(jnp.isfinite(loss))
+    return loss, ok
+
+
+@partial(jax.jit, static_argnames=("law",))
+def _grid_kernel(law: Law, params: Any, N: jax.Array, D: jax.Array) -> tuple[jax.Array, jax.Array]:
+    N, D = N[:, None], D[None, :]
+    logs = (jnp.log(N), jnp.log(D)) if law.from_logs is not None else (None, None)
+    loss = _over_params(params, lambda p: _loss(law, p, N, D, *logs))
+    return loss, jnp.all(jnp.isfinite(loss))
+
+
+def _isoflop_block(law: Law, p: Any, C: jax.Array, N: jax.Array, k: float) -> jax.Array:
+    """Loss on the (budgets x candidates) block `D = C / (k N)`."""
+    C, N = C[:, None], N[None, :]
+    if law.from_logs is not None:
+        log_N = jnp.log(N)
+        log_D = jnp.log(C) - (math.log(k) + log_N)
+        return law.from_logs(p, log_N, log_D)
+    return law.loss(p, N, C / (k * N))
+
+
+@partial(jax.jit, static_argnames=("law", "k"))
+def _isoflop_kernel(law: Law, params: Any, C: jax.Array, N: jax.Array, k: float) -> tuple[jax.Array, jax.Array]:
+    loss = _over_params(params, lambda p: _isoflop_block(law, p, C, N, k))
+    return loss, jnp.all(jnp.isfinite(loss))
+
+
+@partial(jax.jit, static_argnames=("law", "k"))
+def _isoflop_min_kernel(law: Law, params: Any, C: jax.Array, N_blocks: jax.Array, n_valid: jax.Array, k: float) -> tuple[jax.Array, jax.Array]:
+    """Running min and argmin over candidate blocks: `N_blocks` is (blocks, width)."""
+    width = N_blocks.shape[1]
+    starts = jnp.arange(N_blocks.shape[0], dtype=jnp.int32) * width
+
+    def one(p: Any) -> tuple[jax.Array, jax.Array]:
+        def body(carry: tuple[jax.Array, jax.Array], xs: tuple[jax.Array, jax.Array]) -> tuple[tuple[jax.Array, jax.Array], None]:
+            best, best_index = carry
+            N_block, start = xs
+            loss = _isoflop_block(law, p, C, N_block, k)
+            columns = start + jnp.arange(width, dtype=jnp.int32)
+            loss = jnp.where(columns[None, :] < n_valid, loss, jnp.inf)
+            block_best = jnp.min(loss, axis=1)
+            block_index = jnp.argmin(loss, axis=1).astype(jnp.int32) + start
+            # Strictly better only, so ties keep the first index, as numpy's argmin does;
+            # a NaN anywhere poisons its row's minimum (reported after the call).
+            better = (block_best < best) | jnp.isnan(block_best)
+            return (jnp.where(better, block_best, best), jnp.where(better, block_index, best_index)), None
+
+        init = (jnp.full(C.shape, jnp.inf, dtype=C.dtype), jnp.zeros(C.shape, jnp.int32))
+        (best, best_index), _ = jax.lax.scan(body, init, (N_blocks, starts))
+        return best, best_index
+
+    return _over_params(params, one)
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+@dataclasses.dataclass(frozen=True)
+class _Budget:
+    dtype: np.dtype
+    scratch_points: int  # points per chunk, all parameter sets together
+    mesh: Any
+    n_devices: int
+
+
+def _budget(dtype: np.dtype, P: int | None, scratch_bytes: int | None) -> _Budget:
+    scratch = _runtime.default_scratch_bytes() if scratch_bytes is None else _validate.check_int("scratch_bytes", scratch_bytes, minimum=1)
+    points = scratch // (_BYTES_PER_POINT * dtype.itemsize * (P or 1))
+    mesh = _runtime.batch_mesh()
+    n_devices = 1 if mesh is None else mesh.size
+    if points < 8 * n_devices:
+        need = 8 * n_devices * _BYTES_PER_POINT * dtype.itemsize * (P or 1)
+        raise ValueError(f"scratch_bytes={scratch} is too small for {P or 1} parameter set(s) in {dtype}: it needs at least {need}")
+    return _Budget(dtype, int(points), mesh, n_devices)
+
+
+def _check_result_size(shape: tuple[int, ...], dtype: np.dtype, max_memory: int | None, out: np.ndarray | None) -> None:
+    if out is not None:
+        return
+    nbytes = math.prod(shape) * dtype.itemsize
+    limit = _runtime.default_max_memory() if max_memory is None else _validate.check_int("max_memory", max_memory, minimum=1)
+    if nbytes > limit:
+        raise ValueError(
+            f"the result of shape {shape} in {dtype} needs {nbytes / 2**30:.3g} GiB, over the memory "
+            f"bound max_memory={limit / 2**30:.3g} GiB: evaluate fewer points, raise max_memory, "
+            "pass out= (a numpy.memmap streams to disk), or use isoflop_min for the best N only"
+        )
+
+
+def _check_out(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array (or numpy.memmap), got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}; this call writes shape {shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"out has dtype {out.dtype}; this call writes {dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    if x.shape[0] == size:
+        return x
+    return np.pad(x, (0, size - x.shape[0]), mode="edge")
+
+
+def _spans(n: int, step: int) -> list[tuple[int, int]]:
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def _chunk_length(budget: _Budget, n: int, per_row: int) -> tuple[int, bool]:
+    """Rows per chunk (a multiple of the device count) and whether every chunk is padded to it.
+
+    One unpadded call when everything fits on one device: the program is compiled for that
+    exact shape. Otherwise fixed-size chunks, so that one compiled program serves them all.
+    """
+    rows = max(1, budget.scratch_points // max(per_row, 1))
+    if n <= rows and budget.n_devices == 1:
+        return n, False
+    rows = min(rows, _runtime.round_up(n, budget.n_devices))
+    rows = max(budget.n_devices, rows // budget.n_devices * budget.n_devices)
+    return rows, True
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+class _Writer:
+    """Collects kernel blocks into the result: the caller's `out`, or a fresh host array.
+
+    A single unpadded block is returned as is (on the CPU a zero-copy view of XLA's buffer).
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, out: np.ndarray | None) -> None:
+        self.shape, self.dtype, self.out = shape, dtype, out
+        self.single: np.ndarray | None = None
+
+    def write(self, index: tuple[Any, ...], block: np.ndarray, whole: bool) -> None:
+        if whole and self.out is None:
+            self.single = block
+            return
+        if self.out is None:
+            self.out = np.empty(self.shape, self.dtype)
+        self.out[index] = block
+
+    def result(self) -> np.ndarray:
+        if self.single is not None:
+            return self.single
+        assert self.out is not None
+        return self.out
+
+
+def _run_tiles(
+    kernel: Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]],
+    params: Any,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    budget: _Budget,
+    writer: _Writer,
+    progress: Progress | None,
+    describe: Callable[[tuple[int, ...]], str],
+) -> None:
+    """Evaluates `kernel(params, row_values, col_values)` tile by tile into the writer."""
+    n_rows, n_cols = rows.shape[0], cols.shape[0]
+    col_chunk = min(n_cols, max(1, budget.scratch_points // budget.n_devices))
+    col_padded = n_cols > col_chunk
+    row_chunk, row_padded = _chunk_length(budget, n_rows, col_chunk)
+    total, done = n_rows * n_cols, 0
+    params_dev = _runtime.replicate(params, budget.mesh)
+    for r0, r1 in _spans(n_rows, row_chunk):
+        row_block = _pad(rows[r0:r1], row_chunk) if row_padded else rows[r0:r1]
+        rows_dev = _runtime.shard_leading(row_block, budget.mesh)
+        for c0, c1 in _spans(n_cols, col_chunk):
+            col_block = _pad(cols[c0:c1], col_chunk) if col_padded else cols[c0:c1]
+            block, ok = kernel(params_dev, rows_dev, col_block)
+            block = np.asarray(block)
+            if not bool(ok):  # padding repeats valid edge values, so it never trips `ok`
+                bad = ~np.isfinite(block[..., : r1 - r0, : c1 - c0])
+                index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+                *lead, r, c = index
+                raise ValueError(f"the law returned {block[index]!r} {describe((*lead, r0 + r, c0 + c))}; check the parameters and the range of the inputs")
+            whole = not row_padded and not col_padded and r0 == 0 and c0 == 0 and r1 == n_rows and c1 == n_cols
+            writer.write((..., slice(r0, r1), slice(c0, c1)), block[..., : r1 - r0, : c1 - c0], whole)
+            done += (r1 - r0) * (c1 - c0)
+            if progress is not None:
+                progress(done, total)
+
+
+def _run_pairs(params: Any, law: Law, N: np.ndarray, D: np.ndarray, budget: _Budget, writer: _Writer, progress: Progress | None) -> None:
+    n = N.shape[0]
+    chunk, padded = _chunk_length(budget, n, 1)
+    params_dev = _runtime.replicate(params, budget.mesh)
+    for s, e in _spans(n, chunk):
+        N_block = _pad(N[s:e], chunk) if padded else N[s:e]
+        D_block = _pad(D[s:e], chunk) if padded else D[s:e]
+        block, ok = _pairs_kernel(law, params_dev, _runtime.shard_leading(N_block, budget.mesh), _runtime.shard_leading(D_block, budget.mesh))
+        block = np.asarray(block)
+        if not bool(ok):
+            _explain_pairs(N, D, s, e, block[..., : e - s])
+        writer.write((..., slice(s, e)), block[..., : e - s], whole=not padded)
+        if progress is not None:
+            progress(e, n)
+
+
+def _explain_pairs(N: np.ndarray, D: np.ndarray, s: int, e: int, block: np.ndarray) -> None:
+    """Raises the error that a failed chunk [s, e) of paired points deserves."""
+    note = "" if N.dtype == np.float64 else f" in {N.dtype}"
+    for name, values in (("N", N), ("D", D)):
+        bad = ~((values[s:e] > 0) & (values[s:e] < np.inf))
+        if bad.any():
+            i = s + int(np.argmax(bad))
+            raise ValueError(f"{name} must be positive and finite{note}; found {float(values[i])!r} at flat index {i}")
+    bad = ~np.isfinite(block)
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+    *lead, j = index
+    where = f"parameter set {lead[0]}, " if lead else ""
+    raise ValueError(
+        f"the law returned {float(block[index])!r} at {where}flat index {s + j} "
+        f"(N={float(N[s + j]):.6g}, D={float(D[s + j]):.6g}); check the parameters and the range of N and D"
+    )
+
+
+# --------------------------------------------------------------------------- public
+
+
+def evaluate(
+    law: Law | LossFn | str,
+    params: Any,
+    N: ArrayLike,
+    D: ArrayLike,
+    *,
+    grid: bool = False,
+    dtype: Any = None,
+    scratch_bytes: int | None = None,
+    max_memory: int | None = None,
+    out: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Loss of `law` at N parameters and D training tokens, in nats per token.
+
+    Args:
+        law: a `Law`, a law name, or any pure function `f(params, N, D)`.
+        params: the law's parameters; with a leading axis of length P on every leaf, a batch.
+        N, D: parameters and tokens, positive and finite. Paired (broadcast together) by
+            default; with `grid=True`, the 1-D axes of an outer-product grid.
+        grid: evaluate on `N x D` (result `(len(N), len(D))`) instead of at pairs.
+        dtype: `float32` (default) or `float64`.
+        scratch_bytes: working memory per chunk (default: 1 GiB on the CPU, an eighth of an
+            accelerator's memory per device).
+        max_memory: bound on the bytes of the result when `out` is None (default: half the
+            host's memory); a larger result raises instead of exhausting memory.
+        out: an array (or `numpy.memmap`) of the result's shape and dtype to write into.
+        progress: called as `progress(points_done, points_total)` after each chunk.
+
+    Returns:
+        The loss, of shape `broadcast(N, D).shape` (or `(len(N), len(D))` with `grid=True`),
+        with a leading axis of length P for batched params. Without `out`, a read-only array
+        (on the CPU often a zero-copy view of XLA's buffer); `np.array(result)` copies it.
+
+    Raises:
+        ValueError: non-positive or non-finite N or D (naming the first offending index),
+            bad parameters, a non-finite loss, or a result over `max_memory`.
+    """
+    law = as_law(law)
+    dtype = _runtime.resolve_dtype(dtype)
+    params, P = _prepare_params(law, params, dtype)
+    lead = () if P is None else (P,)
+    if grid:
+        N = _validate.positive_array("N", N, dtype=dtype)
+        D = _validate.positive_array("D", D, dtype=dtype)
+        if N.ndim != 1 or D.ndim != 1:
+            raise ValueError(f"with grid=True, N and D must be 1-D; got shapes {N.shape} and {D.shape}")
+        shape = lead + (N.shape[0], D.shape[0])
+        _check_result_size(shape, dtype, max_memory, out)
+        writer = _Writer(shape, dtype, _check_out(out, shape, dtype))
+        if math.prod(shape):
+            def describe(index: tuple[int, ...]) -> str:
+                *p, i, j = index
+                where = f"parameter set {p[0]}, " if p else ""
+                return f"at {where}N[{i}]={float(N[i]):.6g}, D[{j}]={float(D[j]):.6g}"
+
+            with _runtime.dtype_scope(dtype):
+                budget = _budget(dtype, P, scratch_bytes)
+                _run_tiles(partial(_grid_kernel, law), params, N, D, budget, writer, progress, describe)
+        else:
+            writer.write((...,), np.empty(shape, dtype), whole=True)
+        return _finish(writer, out)
+    N = _validate.as_float_array("N", N, dtype=dtype)
+    D = _validate.as_float_array("D", D, dtype=dtype)
+    try:
+        point_shape = np.broadcast_shapes(N.shape, D.shape)
+    except ValueError:
+        raise ValueError(f"N and D must broadcast together; got shapes {N.shape} and {D.shape}") from None
+    shape = lead + point_shape
+    _check_result_size(shape, dtype, max_memory, out)
+    _check_out(out, shape, dtype)
+    size = math.prod(point_shape)
+    N_flat = np.broadcast_to(N, point_shape).reshape(-1)
+    D_flat = np.broadcast_to(D, point_shape).reshape(-1)
+    flat_out = None if out is None else out.reshape(lead + (size,))
+    if flat_out is not None and not np.shares_memory(flat_out, out):
+        raise ValueError("out must be contiguous (a view of it is written in place)")
+    writer = _Writer(lead + (size,), dtype, flat_out)
+    if size:
+        with _runtime.dtype_scope(dtype):
+            budget = _budget(dtype, P, scratch_bytes)
+            _run_pairs(params, law, N_flat, D_flat, budget, writer, progress)
+    else:
+        writer.write((...,), np.empty(lead + (0,), dtype), whole=True)
+    if out is not None:
+        return out
+    return _readonly(writer.result().reshape(shape))
+
+
+def _finish(writer: _Writer, out: np.ndarray | None) -> np.ndarray:
+    result = writer.result()
+    return result if out is not None else _readonly(result)
+
+
+def _isoflop_inputs(C: ArrayLike, N: ArrayLike, dtype: np.dtype, flops_per_param_token: float) -> tuple[np.ndarray, np.ndarray, float]:
+    C = _validate.positive_array("C", C, dtype=dtype)
+    N = _validate.positive_array("N", N, dtype=dtype)
+    if C.ndim != 1 or N.ndim != 1:
+        raise ValueError(f"C (budgets) and N (candidate sizes) must be 1-D; got shapes {C.shape} and {N.shape}")
+    if C.shape[0] == 0 or N.shape[0] == 0:
+        raise ValueError(f"need at least one budget and one candidate size; got {C.shape[0]} and {N.shape[0]}")
+    k = _validate.positive_scalar("flops_per_param_token", flops_per_param_token)
+    return C, N, k
+
+
+def isoflop(
+    law: Law | LossFn | str,
+    params: Any,
+    C: ArrayLike,
+    N: ArrayLike,
+    *,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    dtype: Any = None,
+    scratch_bytes: int | None = None,
+    max_memory: int | None = None,
+    out: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Loss along iso-FLOP lines: budget `C[k]` FLOPs spent on a model of `N[j]` parameters.
+
+    Tokens are `D = C / (6 N)` (`flops_per_param_token` sets the 6). Returns shape
+    `(len(C), len(N))`, with a leading P for batched params. Other arguments as in `evaluate`.
+    """
+    law = as_law(law)
+    dtype = _runtime.resolve_dtype(dtype)
+    params, P = _prepare_params(law, params, dtype)
+    C, N, k = _isoflop_inputs(C, N, dtype, flops_per_param_token)
+    shape = (() if P is None else (P,)) + (C.shape[0], N.shape[0])
+    _check_result_size(shape, dtype, max_memory, out)
+    writer = _Writer(shape, dtype, _check_out(out, shape, dtype))
+
+    def describe(index: tuple[int, ...]) -> str:
+        *p, i, j = index
+        where = f"parameter set {p[0]}, " if p else ""
+        return f"at {where}C[{i}]={float(C[i]):.6g}, N[{j}]={float(N[j]):.6g}"
+
+    with _runtime.dtype_scope(dtype):
+        budget = _budget(dtype, P, scratch_bytes)
+        _run_tiles(partial(_isoflop_kernel, law, k=k), params, C, N, budget, writer, progress, describe)
+    return _finish(writer, out)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class IsoflopMin:
+    """The best candidate size for each budget, from `isoflop_min`.
+
+    Attributes:
+        C: budgets in FLOPs, shape (K,).
+        loss: the lowest loss on each budget's line, (K,) or (P, K).
+        index: index into the candidate sizes of that loss, same shape.
+        N: the best candidate's parameters, same shape.
+        D: its training tokens `C / (6 N)`, same shape.
+        at_edge: True where the best candidate is the first or last one given (the true
+            optimum may lie outside the candidates).
+    """
+
+    C: np.ndarray
+    loss: np.ndarray
+    index: np.ndarray
+    N: np.ndarray
+    D: np.ndarray
+    at_edge: np.ndarray
+
+    @property
+    def tokens_per_param(self) -> np.ndarray:
+        """Training tokens per parameter, `D / N`."""
+        return self.D / self.N
+
+    def __repr__(self) -> str:
+        batch = "" if self.loss.ndim == 1 else f", P={self.loss.shape[0]}"
+        return (
+            f"IsoflopMin(budgets={self.C.shape[0]}{batch}, "
+            f"C=[{self.C.min():.3g}, {self.C.max():.3g}] FLOPs, "
+            f"N=[{np.min(self.N):.3g}, {np.max(self.N):.3g}], "
+            f"loss=[{np.min(self.loss):.4g}, {np.max(self.loss):.4g}], "
+            f"at_edge={int(np.count_nonzero(self.at_edge))})"
+        )
+
+
+def isoflop_min(
+    law: Law | LossFn | str,
+    params: Any,
+    C: ArrayLike,
+    N: ArrayLike,
+    *,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    dtype: Any = None,
+    scratch_bytes: int | None = None,
+    progress: Progress | None = None,
+) -> IsoflopMin:
+    """For each budget `C[k]`, the candidate `N[j]` with the lowest loss at `D = C / (6 N)`.
+
+    A fused, streamed min and argmin: candidates are scanned in blocks inside one compiled
+    program per tile of budgets, so scratch memory stays under `scratch_bytes` however many
+    candidates there are (1e4 budgets x 1e5 candidates is 1e9 evaluations). Ties keep the
+    first candidate, like `numpy.argmin`.
+    """
+    law = as_law(law)
+    dtype = _runtime.resolve_dtype(dtype)
+    params, P = _prepare_params(law, params, dtype)
+    C, N, k = _isoflop_inputs(C, N, dtype, flops_per_param_token)
+    K, M = C.shape[0], N.shape[0]
+    lead = () if P is None else (P,)
+    best = np.empty(lead + (K,), dtype)
+    best_index = np.empty(lead + (K,), np.int64)
+    with _runtime.dtype_scope(dtype):
+        budget = _budget(dtype, P, scratch_bytes)
+        width = min(M, max(1, budget.scratch_points // budget.n_devices), _SCAN_WIDTH)
+        rows, padded = _chunk_length(budget, K, width)
+        n_blocks = -(-M // width)
+        N_blocks = _pad(N, n_blocks * width).reshape(n_blocks, width)
+        params_dev = _runtime.replicate(params, budget.mesh)
+        for r0, r1 in _spans(K, rows):
+            C_block = _pad(C[r0:r1], rows) if padded else C[r0:r1]
+            loss, index = _isoflop_min_kernel(law, params_dev, _runtime.shard_leading(C_block, budget.mesh), N_blocks, np.int32(M), k=k)
+            best[..., r0:r1] = np.asarray(loss)[..., : r1 - r0]
+            best_index[..., r0:r1] = np.asarray(index)[..., : r1 - r0]
+            if progress is not None:
+                progress(r1 * M, K * M)
+    bad = ~np.isfinite(best)
+    if bad.any():
+        *p, i = (int(j) for j in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        where = f"parameter set {p[0]}, " if p else ""
+        raise ValueError(f"the law returned {float(best[(*p, i)])!r} on the iso-FLOP line of {where}C[{i}]={float(C[i]):.6g}; check the parameters and the candidate range")
+    N_best = N[best_index]
+    D_best = (C / k) / N_best
+    at_edge = (best_index == 0) | (best_index == M - 1)
+    return IsoflopMin(C=C, loss=best, index=best_index, N=N_best, D=D_best, at_edge=at_edge)
