@@ -60,11 +60,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        if _is_writer():
+            os.replace(tmp_path, target)
+        else:  # in a multi-host job, process 0 alone writes
+            tmp_path.unlink()
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _is_writer() -> bool:
+    import jax
+
+    return jax.process_count() == 1 or jax.process_index() == 0
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -128,3 +128,14 @@ def replicate(x: Any, mesh: Mesh | None) -> Any:
 
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
+
+
+def to_host(x: Any) -> np.ndarray:
+    """`x` as a numpy array; across hosts, every process receives the whole of it."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        if x.sharding.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)

@@ -107,6 +107,9 @@ def _pairs_kernel(law: Law, params: Any, N: jax.Array, D: jax.Array) -> tuple[ja
     return loss, ok
 
 
+_pairs_kernel_donating = jax.jit(_pairs_kernel.__wrapped__, static_argnames=("law",), donate_argnames=("N",))
+
+
 @partial(jax.jit, static_argnames=("law",))
 def _grid_kernel(law: Law, params: Any, N: jax.Array, D: jax.Array) -> tuple[jax.Array, jax.Array]:
     N, D = N[:, None], D[None, :]
@@ -265,6 +268,21 @@ class _Writer:
         return self.out
 
 
+def _pipelined(launches: Any, collect: Callable[..., None]) -> None:
+    """Dispatches chunk i+1 before collecting chunk i, so device work overlaps host copies.
+
+    `launches` yields `(context, outputs)` with `outputs` still computing (JAX dispatches
+    asynchronously); `collect(context, outputs)` moves one chunk's outputs to the host.
+    """
+    pending = None
+    for item in launches:
+        if pending is not None:
+            collect(*pending)
+        pending = item
+    if pending is not None:
+        collect(*pending)
+
+
 def _run_tiles(
     kernel: Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]],
     params: Any,
@@ -280,41 +298,61 @@ def _run_tiles(
     col_chunk = min(n_cols, max(1, budget.scratch_points // budget.n_devices))
     col_padded = n_cols > col_chunk
     row_chunk, row_padded = _chunk_length(budget, n_rows, col_chunk)
-    total, done = n_rows * n_cols, 0
+    total = n_rows * n_cols
+    done = [0]
     params_dev = _runtime.replicate(params, budget.mesh)
-    for r0, r1 in _spans(n_rows, row_chunk):
-        row_block = _pad(rows[r0:r1], row_chunk) if row_padded else rows[r0:r1]
-        rows_dev = _runtime.shard_leading(row_block, budget.mesh)
-        for c0, c1 in _spans(n_cols, col_chunk):
-            col_block = _pad(cols[c0:c1], col_chunk) if col_padded else cols[c0:c1]
-            block, ok = kernel(params_dev, rows_dev, col_block)
-            block = np.asarray(block)
-            if not bool(ok):  # padding repeats valid edge values, so it never trips `ok`
-                bad = ~np.isfinite(block[..., : r1 - r0, : c1 - c0])
-                index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-                *lead, r, c = index
-                raise ValueError(f"the law returned {block[index]!r} {describe((*lead, r0 + r, c0 + c))}; check the parameters and the range of the inputs")
-            whole = not row_padded and not col_padded and r0 == 0 and c0 == 0 and r1 == n_rows and c1 == n_cols
-            writer.write((..., slice(r0, r1), slice(c0, c1)), block[..., : r1 - r0, : c1 - c0], whole)
-            done += (r1 - r0) * (c1 - c0)
-            if progress is not None:
-                progress(done, total)
+
+    def launches() -> Any:
+        for r0, r1 in _spans(n_rows, row_chunk):
+            row_block = _pad(rows[r0:r1], row_chunk) if row_padded else rows[r0:r1]
+            rows_dev = _runtime.shard_leading(row_block, budget.mesh)
+            for c0, c1 in _spans(n_cols, col_chunk):
+                col_block = _pad(cols[c0:c1], col_chunk) if col_padded else cols[c0:c1]
+                yield (r0, r1, c0, c1), kernel(params_dev, rows_dev, col_block)
+
+    def collect(span: tuple[int, int, int, int], outputs: tuple[jax.Array, jax.Array]) -> None:
+        r0, r1, c0, c1 = span
+        block = _runtime.to_host(outputs[0])
+        if not bool(_runtime.to_host(outputs[1])):  # padding repeats valid edge values: never trips `ok`
+            bad = ~np.isfinite(block[..., : r1 - r0, : c1 - c0])
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            *lead, r, c = index
+            raise ValueError(f"the law returned {block[index]!r} {describe((*lead, r0 + r, c0 + c))}; check the parameters and the range of the inputs")
+        whole = not row_padded and not col_padded and (r0, c0, r1, c1) == (0, 0, n_rows, n_cols)
+        writer.write((..., slice(r0, r1), slice(c0, c1)), block[..., : r1 - r0, : c1 - c0], whole)
+        done[0] += (r1 - r0) * (c1 - c0)
+        if progress is not None:
+            progress(done[0], total)
+
+    _pipelined(launches(), collect)
 
 
 def _run_pairs(params: Any, law: Law, N: np.ndarray, D: np.ndarray, budget: _Budget, writer: _Writer, progress: Progress | None) -> None:
     n = N.shape[0]
     chunk, padded = _chunk_length(budget, n, 1)
     params_dev = _runtime.replicate(params, budget.mesh)
-    for s, e in _spans(n, chunk):
-        N_block = _pad(N[s:e], chunk) if padded else N[s:e]
-        D_block = _pad(D[s:e], chunk) if padded else D[s:e]
-        block, ok = _pairs_kernel(law, params_dev, _runtime.shard_leading(N_block, budget.mesh), _runtime.shard_leading(D_block, budget.mesh))
-        block = np.asarray(block)
-        if not bool(ok):
+    # One parameter set: the loss has N's shape, so N's device buffer (our own copy) is donated
+    # and reused for the output, saving an allocation per chunk on an accelerator.
+    kernel = _pairs_kernel if _is_batched(params) else _pairs_kernel_donating
+
+    def launches() -> Any:
+        for s, e in _spans(n, chunk):
+            N_block = _pad(N[s:e], chunk) if padded else N[s:e]
+            D_block = _pad(D[s:e], chunk) if padded else D[s:e]
+            N_dev = _runtime.shard_leading(N_block, budget.mesh)
+            D_dev = _runtime.shard_leading(D_block, budget.mesh)
+            yield (s, e), kernel(law, params_dev, N_dev, D_dev)
+
+    def collect(span: tuple[int, int], outputs: tuple[jax.Array, jax.Array]) -> None:
+        s, e = span
+        block = _runtime.to_host(outputs[0])
+        if not bool(_runtime.to_host(outputs[1])):
             _explain_pairs(N, D, s, e, block[..., : e - s])
         writer.write((..., slice(s, e)), block[..., : e - s], whole=not padded)
         if progress is not None:
             progress(e, n)
+
+    _pipelined(launches(), collect)
 
 
 def _explain_pairs(N: np.ndarray, D: np.ndarray, s: int, e: int, block: np.ndarray) -> None:
@@ -553,8 +591,8 @@ def isoflop_min(
         for r0, r1 in _spans(K, rows):
             C_block = _pad(C[r0:r1], rows) if padded else C[r0:r1]
             loss, index = _isoflop_min_kernel(law, params_dev, _runtime.shard_leading(C_block, budget.mesh), N_blocks, np.int32(M), k=k)
-            best[..., r0:r1] = np.asarray(loss)[..., : r1 - r0]
-            best_index[..., r0:r1] = np.asarray(index)[..., : r1 - r0]
+            best[..., r0:r1] = _runtime.to_host(loss)[..., : r1 - r0]
+            best_index[..., r0:r1] = _runtime.to_host(index)[..., : r1 - r0]
             if progress is not None:
                 progress(r1 * M, K * M)
     bad = ~np.isfinite(best)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural scaling laws of language models: fit, allocate compute, evaluate surfaces.",
     )
     parser.add_argument("--version", action="version", version=f"jscaling {__version__}")
+    parser.add_argument(
+        "--distributed", action="store_true",
+        help="join a multi-host JAX job first (jax.distributed; see jscaling.distributed): every "
+        "host runs the same command, work splits over all devices, host 0 writes the outputs",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMANDS:
         try:
@@ -60,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.distributed or os.environ.get("JSCALING_DISTRIBUTED") == "1":
+        from jscaling import distributed
+
+        distributed.initialize()
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
