@@ -272,7 +272,9 @@ def load_runs(
         raise ValueError(f"{src}: malformed CSV: {exc}") from None
     # Keep the file's line numbers, skipping blank lines.
     numbered = [(i + 1, r) for i, r in enumerate(records) if any(cell.strip() for cell in r)]
-    line_of_header, header = numbered[0]
+    if not numbered:
+        raise ValueError(f"{src}: the file holds no header and no data (only separators)")
+    _, header = numbered[0]
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         dup = next(h for h in header if header.count(h) > 1)

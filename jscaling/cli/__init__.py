@@ -32,11 +32,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _no_abbrev(add_parser):  # noqa: ANN001, ANN202
+    def add(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        kwargs.setdefault("allow_abbrev", False)
+        return add_parser(*args, **kwargs)
+
+    return add
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jscaling import __version__
 
     parser = _Parser(
         prog="jscaling",
+        allow_abbrev=False,
         description="Neural scaling laws of language models: fit, allocate compute, evaluate surfaces.",
     )
     parser.add_argument("--version", action="version", version=f"jscaling {__version__}")
@@ -46,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "host runs the same command, work splits over all devices, host 0 writes the outputs",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser = _no_abbrev(sub.add_parser)  # type: ignore[method-assign]
     for name in _COMMANDS:
         try:
             module = importlib.import_module(name)
@@ -69,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.distributed or os.environ.get("JSCALING_DISTRIBUTED") == "1":
         from jscaling import distributed
 
-        distributed.initialize()
+        try:
+            distributed.initialize()
+        except (ValueError, RuntimeError) as exc:
+            print(f"jscaling: error: --distributed: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
