@@ -8,6 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The whole test process runs with XLA's default CPU settings: the `jscaling` command turns on
+# YNNPACK elementwise kernels (jscaling/_xla.py) when it starts JAX, and CLI tests call it
+# in-process. test_xla.py checks the fast path separately, in a subprocess.
+os.environ["JSCALING_FAST_CPU"] = "0"
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
 
@@ -24,3 +29,12 @@ def chinchilla_csv() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python: this one's, with XLA_FLAGS extended, not replaced."""
+    env = dict(os.environ)
+    flags = extra.pop("XLA_FLAGS", "")
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
+    env.update(extra)
+    return env

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import subprocess_env
 
 import jscaling as js
 from jscaling import distributed
@@ -52,14 +53,13 @@ def test_two_processes_give_the_single_process_answer(tmp_path):
     port = _free_port()
     procs = []
     for pid in range(2):
-        env = {
-            **os.environ,
-            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-            "JAX_PLATFORMS": "cpu",
-            "JSCALING_COORDINATOR": f"127.0.0.1:{port}",
-            "JSCALING_NUM_PROCESSES": "2",
-            "JSCALING_PROCESS_ID": str(pid),
-        }
+        env = subprocess_env(
+            XLA_FLAGS="--xla_force_host_platform_device_count=2",
+            JAX_PLATFORMS="cpu",
+            JSCALING_COORDINATOR=f"127.0.0.1:{port}",
+            JSCALING_NUM_PROCESSES="2",
+            JSCALING_PROCESS_ID=str(pid),
+        )
         procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / "out.npz")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     for proc in procs:

@@ -1,0 +1,286 @@
+"""Study configuration: a TOML file describes a whole study, so that it can be rerun exactly.
+
+    [data]                      # omit `path` for the built-in simulated IsoFLOP sweep
+    path = "runs.csv"
+    n_col = "Model Size"        # column names; defaults are tried when omitted
+    c_col = "Training FLOP"     # tokens from C = 6ND when there is no tokens column
+    loss_col = "loss"
+    drop_highest = 5
+
+    [simulate]                  # the built-in default data
+    preset = "besiroglu2024"
+    budgets = [6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21]
+    sizes_per_budget = 15
+    noise = 0.01
+    seed = 0
+
+    [fit]
+    delta = 1e-3
+    starts = "grid"             # the Hoffmann et al. grid of 4,500 starts
+
+    [bootstrap]
+    samples = 1000
+    seed = 0
+
+    [holdout]
+    by = "compute"              # or "size"
+    quantile = 0.8              # fit on runs below this quantile, predict those above
+
+    [allocate]
+    budgets = "1e18:1e26:33"    # LO:HI:NUM, log-spaced
+    table = [1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25]
+
+    [compare]
+    presets = ["hoffmann2022", "hoffmann2022-unrounded", "besiroglu2024"]
+
+    [output]
+    dir = "study-output"
+    svg = false
+
+`load_config` reads and validates a file (unknown sections or keys are errors, with a
+suggestion); `StudyConfig.to_toml()` writes the resolved configuration back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jscaling.presets import preset_names
+
+__all__ = ["StudyConfig", "load_config", "DEFAULT_BUDGETS"]
+
+DEFAULT_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSection:
+    path: str | None = None
+    n_col: str | None = None
+    d_col: str | None = None
+    c_col: str | None = None
+    loss_col: str | None = None
+    weight_col: str | None = None
+    group_col: str | None = None
+    drop_highest: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateSection:
+    preset: str = "besiroglu2024"
+    budgets: tuple[float, ...] = DEFAULT_BUDGETS
+    sizes_per_budget: int = 15
+    noise: float = 0.01
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSection:
+    law: str = "chinchilla"
+    delta: float = 1e-3
+    starts: str = "grid"
+    max_steps: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class BootstrapSection:
+    samples: int = 1000
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class HoldoutSection:
+    by: str = "compute"
+    quantile: float = 0.8
+
+
+@dataclasses.dataclass(frozen=True)
+class AllocateSection:
+    budgets: str = "1e18:1e26:33"
+    table: tuple[float, ...] = (1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25)
+    max_unique_tokens: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareSection:
+    presets: tuple[str, ...] = ("hoffmann2022", "hoffmann2022-unrounded", "besiroglu2024")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSection:
+    dir: str = "study-output"
+    svg: bool = False
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataSection,
+    "simulate": SimulateSection,
+    "fit": FitSection,
+    "bootstrap": BootstrapSection,
+    "holdout": HoldoutSection,
+    "allocate": AllocateSection,
+    "compare": CompareSection,
+    "output": OutputSection,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """Everything a study needs; every field has a default (the built-in study)."""
+
+    data: DataSection = DataSection()
+    simulate: SimulateSection = SimulateSection()
+    fit: FitSection = FitSection()
+    bootstrap: BootstrapSection = BootstrapSection()
+    holdout: HoldoutSection = HoldoutSection()
+    allocate: AllocateSection = AllocateSection()
+    compare: CompareSection = CompareSection()
+    output: OutputSection = OutputSection()
+    source: str | None = None  # the file it was read from, if any
+
+    def replace(self, **sections: Mapping[str, Any]) -> StudyConfig:
+        """A copy with some keys of some sections replaced (e.g. from command-line flags)."""
+        updated = {}
+        for name, values in sections.items():
+            current = getattr(self, name)
+            updated[name] = _section(name, {**dataclasses.asdict(current), **{k: v for k, v in values.items()}}, where="command line")
+        return dataclasses.replace(self, **updated)
+
+    def validate(self) -> None:
+        """Raises ValueError for values that are the right type but make no sense."""
+        s, f, b, h, a = self.simulate, self.fit, self.bootstrap, self.holdout, self.allocate
+        if self.data.path is None:
+            if s.preset not in preset_names():
+                raise ValueError(f"[simulate] preset: unknown preset {s.preset!r}; known presets: {', '.join(preset_names())}")
+            if not s.budgets or any(not (math.isfinite(c) and c > 0) for c in s.budgets):
+                raise ValueError("[simulate] budgets must be a non-empty list of positive FLOP counts")
+            if s.sizes_per_budget < 3:
+                raise ValueError(f"[simulate] sizes_per_budget must be at least 3, got {s.sizes_per_budget}")
+            if not (0 <= s.noise < 1):
+                raise ValueError(f"[simulate] noise must be in [0, 1), got {s.noise}")
+        if self.data.drop_highest < 0:
+            raise ValueError(f"[data] drop_highest must be >= 0, got {self.data.drop_highest}")
+        if not (math.isfinite(f.delta) and f.delta > 0):
+            raise ValueError(f"[fit] delta must be positive, got {f.delta}")
+        if f.law != "chinchilla":
+            raise ValueError(f"[fit] law: the study fits the chinchilla law; got {f.law!r}")
+        if f.max_steps < 1:
+            raise ValueError(f"[fit] max_steps must be >= 1, got {f.max_steps}")
+        if b.samples < 0:
+            raise ValueError(f"[bootstrap] samples must be >= 0, got {b.samples}")
+        if h.by not in ("compute", "size"):
+            raise ValueError(f"[holdout] by must be 'compute' or 'size', got {h.by!r}")
+        if not (0 < h.quantile < 1):
+            raise ValueError(f"[holdout] quantile must be in (0, 1), got {h.quantile}")
+        if not a.table or any(not (math.isfinite(c) and c > 0) for c in a.table):
+            raise ValueError("[allocate] table must be a non-empty list of positive budgets")
+        for name in self.compare.presets:
+            if name not in preset_names():
+                raise ValueError(f"[compare] presets: unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: _drop_none(dataclasses.asdict(getattr(self, name))) for name in _SECTIONS}
+
+    def to_toml(self) -> str:
+        """The configuration as TOML that `load_config` reads back to an equal config."""
+        lines = ["# Resolved jscaling study configuration", ""]
+        for name, values in self.to_dict().items():
+            lines.append(f"[{name}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if v is not None}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf" if value < 0 else "nan")
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _coerce(section: str, key: str, value: Any, annotation: str, where: str) -> Any:
+    label = f"{where}: [{section}] {key}"
+    optional = "None" in annotation
+    if value is None and optional:
+        return None
+    if annotation.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{label} must be a list, got {value!r}")
+        inner = "float" if "float" in annotation else "str"
+        return tuple(_coerce(section, key, v, inner, where) for v in value)
+    if annotation.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{label} must be true or false, got {value!r}")
+        return value
+    if annotation.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{label} must be an integer, got {value!r}")
+        return value
+    if annotation.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{label} must be a number, got {value!r}")
+        return float(value)
+    if annotation.startswith("str"):
+        if not isinstance(value, str):
+            raise ValueError(f"{label} must be a string, got {value!r}")
+        return value
+    raise AssertionError(annotation)  # pragma: no cover
+
+
+def _section(name: str, values: Mapping[str, Any], *, where: str) -> Any:
+    cls = _SECTIONS[name]
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}: [{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{where}: [{name}] has no key {key!r}{hint} (keys: {', '.join(fields)})")
+        kwargs[key] = _coerce(name, key, value, str(fields[key].type), where)
+    return cls(**kwargs)
+
+
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
+    """Reads and validates a study TOML file; relative data paths are taken from its folder."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"config file {str(p)!r} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{p}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a UTF-8 text file") from None
+    sections = {}
+    for name, values in raw.items():
+        if name not in _SECTIONS:
+            close = difflib.get_close_matches(name, list(_SECTIONS), n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            raise ValueError(f"{p}: unknown section [{name}]{hint} (sections: {', '.join(_SECTIONS)})")
+        sections[name] = _section(name, values, where=str(p))
+    config = StudyConfig(**sections, source=str(p))
+    if config.data.path is not None and not Path(config.data.path).is_absolute():
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=str((p.parent / config.data.path))))
+    config.validate()
+    return config
