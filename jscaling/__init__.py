@@ -6,6 +6,7 @@ Laws (`jscaling.laws`), published presets (`jscaling.presets`), compute accounti
 """
 
 from jscaling import compute, laws, presets, surface
+from jscaling import allocate
 from jscaling._xla import enable_fast_cpu_kernels
 from jscaling.compute import ModelShape, training_flops
 from jscaling.laws import (
@@ -29,6 +30,7 @@ __all__ = [
     "laws",
     "presets",
     "surface",
+    "allocate",
     "enable_fast_cpu_kernels",
     "ModelShape",
     "training_flops",

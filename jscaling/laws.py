@@ -153,8 +153,8 @@ def logsumexp3(x: Array, y: Array, z: Array) -> Array:
 
 
 def _logaddexp2(x: Array, y: Array) -> Array:
-    m = jax.lax.stop_gradient(jnp.maximum(x, y))
-    return m + jnp.log1p(jnp.exp(-jnp.abs(x - y)))
+    # The shift is part of the value here (unlike logsumexp3's), so it keeps its gradient.
+    return jnp.maximum(x, y) + jnp.log1p(jnp.exp(-jnp.abs(x - y)))
 
 
 def _log(x: ArrayLike) -> Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ SHARED_DATA = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A fresh, seeded numpy generator per test (inputs differ between tests, not runs)."""
-    return np.random.default_rng(abs(hash(os.environ.get("PYTEST_CURRENT_TEST", ""))) % 2**32)
+    return np.random.default_rng(zlib.crc32(os.environ.get("PYTEST_CURRENT_TEST", "").encode()))
 
 
 @pytest.fixture
