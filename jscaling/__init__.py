@@ -7,6 +7,7 @@ Laws (`jscaling.laws`), published presets (`jscaling.presets`), compute accounti
 
 from jscaling import compute, laws, presets, surface
 from jscaling import allocate
+from jscaling import bootstrap, fit, objective  # modules: jscaling.fit.fit, jscaling.bootstrap.bootstrap
 from jscaling._xla import enable_fast_cpu_kernels
 from jscaling.compute import ModelShape, training_flops
 from jscaling.laws import (
@@ -31,6 +32,9 @@ __all__ = [
     "presets",
     "surface",
     "allocate",
+    "bootstrap",
+    "fit",
+    "objective",
     "enable_fast_cpu_kernels",
     "ModelShape",
     "training_flops",

@@ -1,0 +1,308 @@
+"""A whole scaling-law study, end to end: the main job of `jscaling study`.
+
+`run_study(config)` validates the runs (a CSV of the user's, or a simulated IsoFLOP sweep
+with known truth), fits Approach 3 from the full start grid, bootstraps it, runs Approach 2
+where the runs form IsoFLOP groups, checks a fit on the small runs against the large ones,
+compares with the published presets, and allocates compute over budgets 1e18 to 1e26 with
+bootstrap bands. `write_study(result, folder)` writes `summary.md`, `results.json`, CSV
+tables, the figures and the resolved configuration, all into a temporary folder that is
+renamed into place at the end, so an interrupted study leaves nothing half-written.
+
+Each step is a call of the public API (`load_runs`, `fit`, `bootstrap`, `approach2`,
+`holdout`, `compute_optimal`, `allocation_bands`, `jscaling.plot`), so a study is also a
+worked example of the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jscaling import _io, _report, allocate, approaches, surface
+from jscaling import fit as fitting
+from jscaling.bootstrap import bootstrap
+from jscaling.config import StudyConfig
+from jscaling.data import Runs, load_runs, simulate_isoflop_sweep
+from jscaling.laws import CHINCHILLA, ChinchillaParams
+from jscaling.presets import get_preset
+
+__all__ = ["StudyResult", "run_study", "write_study", "Status"]
+
+Status = Callable[[str], None]
+PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PresetComparison:
+    """A published law beside the fit: its exponents, its allocation, its error on the runs."""
+
+    name: str
+    a: float
+    b: float
+    N_opt: np.ndarray  # at the table budgets
+    tokens_per_param: np.ndarray
+    mean_abs_rel_error: float  # of its loss predictions on the runs
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StudyResult:
+    """Everything a study computed; `write_study` turns it into files."""
+
+    config: StudyConfig
+    runs: Runs
+    data_description: str
+    truth: ChinchillaParams | None
+    fit: Any
+    bootstrap: Any | None
+    approach2: Any | None
+    approach2_note: str | None
+    holdout: Any | None
+    holdout_note: str | None
+    comparisons: tuple[PresetComparison, ...]
+    table: Any  # Allocation at config.allocate.table
+    table_bands: Any | None
+    frontier: Any  # Allocation over the allocate budgets
+    frontier_bands: Any | None
+    timings: dict[str, float]
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.fit.best_converged)
+
+    def __repr__(self) -> str:
+        p = self.fit.params
+        return (
+            f"StudyResult(runs={len(self.runs)}, E={float(p.E):.4g}, A={float(p.A):.4g}, B={float(p.B):.4g}, "
+            f"alpha={float(p.alpha):.4g}, beta={float(p.beta):.4g}, a={self.fit.a:.4f}, b={self.fit.b:.4f}, "
+            f"converged={self.converged})"
+        )
+
+
+def _log_range(text: str) -> np.ndarray:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"[allocate] budgets must look like LO:HI:NUM, got {text!r}")
+    try:
+        lo, hi, num = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise ValueError(f"[allocate] budgets must look like LO:HI:NUM with numbers, got {text!r}") from None
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"[allocate] budgets must be positive, got {text!r}")
+    if hi < lo:
+        raise ValueError(f"[allocate] budgets: reversed range {text!r}")
+    if num < 2:
+        raise ValueError(f"[allocate] budgets: need at least 2 budgets, got {num}")
+    return np.logspace(math.log10(lo), math.log10(hi), num)
+
+
+def load_study_runs(config: StudyConfig) -> tuple[Runs, str, ChinchillaParams | None]:
+    """The runs a study fits: the user's file, or the built-in simulated sweep (with its truth)."""
+    d = config.data
+    if d.path is not None:
+        runs = load_runs(
+            d.path, n_col=d.n_col, d_col=d.d_col, c_col=d.c_col, loss_col=d.loss_col,
+            weight_col=d.weight_col, group_col=d.group_col, drop_highest=d.drop_highest,
+        )
+        return runs, f"{len(runs)} runs from {d.path}", None
+    s = config.simulate
+    preset = get_preset(s.preset)
+    truth = preset.params if isinstance(preset.params, ChinchillaParams) else preset.params.to_natural()
+    truth = ChinchillaParams(*(float(v) for v in truth))
+    runs = simulate_isoflop_sweep(
+        preset.law, preset.params, key=jax.random.key(s.seed), budgets=s.budgets,
+        sizes_per_budget=s.sizes_per_budget, noise=s.noise,
+    )
+    if d.drop_highest:
+        runs = runs.drop_highest(d.drop_highest)
+    description = (
+        f"{len(runs)} simulated runs: an IsoFLOP sweep of {len(s.budgets)} budgets from "
+        f"{min(s.budgets):.3g} to {max(s.budgets):.3g} FLOPs, {s.sizes_per_budget} sizes each, "
+        f"the {s.preset} law with log-normal noise sigma {s.noise:g} (seed {s.seed})"
+    )
+    return runs, description, truth
+
+
+def _step(status: Status | None, timings: dict[str, float], name: str, text: str) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def scope() -> Iterator[None]:
+        if status is not None:
+            status(text)
+        t0 = time.perf_counter()
+        yield
+        timings[name] = time.perf_counter() - t0
+
+    return scope()
+
+
+def run_study(config: StudyConfig | None = None, *, status: Status | None = None) -> StudyResult:
+    """Runs every step of a study; `status(text)` is called as each long step starts."""
+    config = config or StudyConfig()
+    config.validate()
+    timings: dict[str, float] = {}
+    budgets = _log_range(config.allocate.budgets)
+    table_C = np.asarray(config.allocate.table, dtype=np.float64)
+
+    with _step(status, timings, "load", "validating runs"):
+        runs, description, truth = load_study_runs(config)
+        runs.require(5, what="the Chinchilla law")
+
+    f = config.fit
+    with _step(status, timings, "fit", f"fitting Approach 3 from {'the 4,500-start grid' if f.starts == 'grid' else f.starts}"):
+        result = fitting.fit(runs, delta=f.delta, max_steps=f.max_steps, starts=_starts(f.starts, config))
+
+    boot = None
+    if config.bootstrap.samples > 0:
+        with _step(status, timings, "bootstrap", f"bootstrap: {config.bootstrap.samples} refits"):
+            boot = bootstrap(runs, fit_result=result, n_resamples=config.bootstrap.samples, key=jax.random.key(config.bootstrap.seed), delta=f.delta, max_steps=f.max_steps)
+
+    a2, a2_note = None, None
+    if runs.group is not None:
+        with _step(status, timings, "approach2", "Approach 2: parabolas per budget"):
+            try:
+                a2 = approaches.approach2(runs, bootstrap=min(config.bootstrap.samples, 1000), key=jax.random.key(config.bootstrap.seed + 1))
+            except ValueError as exc:
+                a2_note = f"Approach 2 not usable on these runs: {exc}"
+    else:
+        a2_note = "Approach 2 skipped: the runs carry no IsoFLOP budget labels (give a group column, e.g. data.group_col)."
+
+    h, h_note = None, None
+    with _step(status, timings, "holdout", "held-out check"):
+        h, h_note = _holdout(runs, config)
+
+    with _step(status, timings, "compare", "comparing with published laws"):
+        comparisons = tuple(_compare(name, runs, table_C) for name in config.compare.presets)
+
+    with _step(status, timings, "allocate", "allocating compute over budgets"):
+        cap = config.allocate.max_unique_tokens
+        if cap is None:
+            table = allocate.compute_optimal(result.params, table_C)
+            frontier = allocate.compute_optimal(result.params, budgets)
+        else:
+            table = allocate.optimal_allocation(CHINCHILLA, result.params, table_C, max_unique_tokens=cap)
+            frontier = allocate.optimal_allocation(CHINCHILLA, result.params, budgets, max_unique_tokens=cap)
+        table_bands = frontier_bands = None
+        if boot is not None:
+            samples = _report.natural_samples(boot, converged_only=True)
+            options = {} if cap is None else {"max_unique_tokens": cap}
+            table_bands = allocate.allocation_bands(CHINCHILLA, samples, table_C, **options)
+            frontier_bands = allocate.allocation_bands(CHINCHILLA, samples, budgets, **options)
+
+    return StudyResult(
+        config=config, runs=runs, data_description=description, truth=truth, fit=result, bootstrap=boot,
+        approach2=a2, approach2_note=a2_note, holdout=h, holdout_note=h_note, comparisons=comparisons,
+        table=table, table_bands=table_bands, frontier=frontier, frontier_bands=frontier_bands, timings=timings,
+    )
+
+
+def _starts(spec: str, config: StudyConfig) -> Any:
+    if spec == "grid":
+        return None
+    kind, _, count = spec.partition(":")
+    try:
+        n = int(count)
+    except ValueError:
+        raise ValueError(f"[fit] starts must be 'grid', 'random:N' or 'screen:K', got {spec!r}") from None
+    if kind == "random":
+        return fitting.random_starts(jax.random.key(config.bootstrap.seed + 2), n)
+    if kind == "screen":
+        return ("screen", n)
+    raise ValueError(f"[fit] starts must be 'grid', 'random:N' or 'screen:K', got {spec!r}")
+
+
+def _holdout(runs: Runs, config: StudyConfig) -> tuple[Any | None, str | None]:
+    by = "C" if config.holdout.by == "compute" else "N"
+    values = runs.C if by == "C" else runs.N
+    cut = float(np.quantile(values, config.holdout.quantile))
+    n_train = int(np.count_nonzero(values <= cut))
+    if n_train < 6 or len(runs) - n_train < 1:
+        return None, f"held-out check skipped: the {config.holdout.quantile:.0%} cut leaves {n_train} runs to fit and {len(runs) - n_train} to predict"
+    try:
+        return fitting.holdout(runs, cut, by=by, delta=config.fit.delta), None
+    except ValueError as exc:
+        return None, f"held-out check failed: {exc}"
+
+
+def _compare(name: str, runs: Runs, table_C: np.ndarray) -> PresetComparison:
+    preset = get_preset(name)
+    params = preset.params
+    natural = params.to_natural() if hasattr(params, "to_natural") else params
+    natural = ChinchillaParams(*(float(v) for v in natural))
+    consts = allocate.frontier_constants(natural)
+    alloc = allocate.compute_optimal(natural, table_C)
+    predicted = surface.evaluate(preset.law, params, runs.N, runs.D, dtype="float64")
+    error = float(np.mean(np.abs(predicted / runs.loss - 1)))
+    return PresetComparison(name=name, a=float(consts.a), b=float(consts.b), N_opt=np.asarray(alloc.N), tokens_per_param=np.asarray(alloc.D / alloc.N), mean_abs_rel_error=error)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_output_folder(folder: str | os.PathLike[str], *, force: bool, inputs: tuple[str | None, ...] = ()) -> Path:
+    """The output folder, after refusing to replace inputs or (without `force`) a non-empty folder."""
+    out = Path(folder)
+    resolved = out.resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        path = Path(item).resolve()
+        if path == resolved or resolved in path.parents:
+            raise ValueError(f"the output folder {str(out)!r} holds the input {str(item)!r}; choose another --output")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {str(out)!r} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise _io.OutputExistsError(f"output folder {str(out)!r} exists and is not empty; pass --force to replace it")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise ValueError(f"the parent folder of the output {str(out)!r} does not exist")
+    return out
+
+
+def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: bool = False, svg: bool | None = None, status: Status | None = None) -> Path:
+    """Writes every output of a study into `folder`, atomically (temp folder, then rename)."""
+    from jscaling import _report
+
+    svg = result.config.output.svg if svg is None else svg
+    out = check_output_folder(folder, force=force, inputs=(result.config.data.path, result.config.source))
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    try:
+        if status is not None:
+            status("writing tables")
+        _report.write_tables(result, tmp)
+        if status is not None:
+            status("drawing figures")
+        figures = _report.write_figures(result, tmp, svg=svg)
+        (tmp / "summary.md").write_text(_report.summary_markdown(result, figures), encoding="utf-8")
+        (tmp / "config.toml").write_text(result.config.to_toml(), encoding="utf-8")
+        os.chmod(tmp, 0o777 & ~_umask())
+        if not _io._is_writer():
+            shutil.rmtree(tmp)
+            return out
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
