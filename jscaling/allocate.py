@@ -83,7 +83,7 @@ from jscaling.laws import (
     Law,
     LossFn,
 )
-from jscaling.surface import _prepare_params
+from jscaling._params import prepare_params
 
 __all__ = [
     "Allocation",
@@ -775,7 +775,7 @@ def _search_options(scan_points: int, rtol: float, max_steps: int) -> tuple[int,
 
 
 def _prepare(law: Law, params: Any) -> tuple[Any, int | None]:
-    params, P = _prepare_params(law, params, np.dtype(np.float64))
+    params, P = prepare_params(law, params, np.dtype(np.float64))
     return params, P
 
 

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jscaling import _runtime, _validate
+from jscaling._params import prepare_params
 from jscaling.compute import FLOPS_PER_PARAM_TOKEN
 from jscaling.laws import Law, LossFn, as_law
 
@@ -49,29 +50,6 @@ _SCAN_WIDTH = 4096  # candidates per scan step in isoflop_min
 
 
 # --------------------------------------------------------------------------- parameters
-
-
-def _prepare_params(law: Law, params: Any, dtype: np.dtype) -> tuple[Any, int | None]:
-    """Validated params cast to `dtype`, and the batch size P (None for one parameter set)."""
-    law.validate(params)
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    arrays = [np.asarray(leaf, dtype=dtype) for leaf in leaves]
-    ndims = {a.ndim for a in arrays}
-    if ndims == {0}:
-        return jax.tree_util.tree_unflatten(treedef, arrays), None
-    if max(ndims) > 1:
-        raise ValueError(
-            "params must hold scalars (one parameter set) or 1-D arrays of a common length P "
-            f"(a batch of P sets); got leaf shapes {[a.shape for a in arrays]}"
-        )
-    lengths = {a.shape[0] for a in arrays if a.ndim == 1}
-    if len(lengths) != 1:
-        raise ValueError(f"batched params must share one leading length; got lengths {sorted(lengths)}")
-    P = lengths.pop()
-    if P == 0:
-        raise ValueError("the params batch is empty (P = 0)")
-    arrays = [np.broadcast_to(a, (P,)).copy() if a.ndim == 0 else a for a in arrays]
-    return jax.tree_util.tree_unflatten(treedef, arrays), P
 
 
 def _is_batched(params: Any) -> bool:
@@ -416,7 +394,7 @@ def evaluate(
     """
     law = as_law(law)
     dtype = _runtime.resolve_dtype(dtype)
-    params, P = _prepare_params(law, params, dtype)
+    params, P = prepare_params(law, params, dtype)
     lead = () if P is None else (P,)
     if grid:
         N = _validate.positive_array("N", N, dtype=dtype)
@@ -501,7 +479,7 @@ def isoflop(
     """
     law = as_law(law)
     dtype = _runtime.resolve_dtype(dtype)
-    params, P = _prepare_params(law, params, dtype)
+    params, P = prepare_params(law, params, dtype)
     C, N, k = _isoflop_inputs(C, N, dtype, flops_per_param_token)
     shape = (() if P is None else (P,)) + (C.shape[0], N.shape[0])
     _check_result_size(shape, dtype, max_memory, out)
@@ -575,7 +553,7 @@ def isoflop_min(
     """
     law = as_law(law)
     dtype = _runtime.resolve_dtype(dtype)
-    params, P = _prepare_params(law, params, dtype)
+    params, P = prepare_params(law, params, dtype)
     C, N, k = _isoflop_inputs(C, N, dtype, flops_per_param_token)
     K, M = C.shape[0], N.shape[0]
     lead = () if P is None else (P,)
