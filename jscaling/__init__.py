@@ -1,15 +1,41 @@
 """jscaling: neural scaling laws of language models, on JAX.
 
-Laws (`jscaling.laws`), published presets (`jscaling.presets`), compute accounting
-(`jscaling.compute`) and loss surfaces over millions to billions of points
-(`jscaling.surface`). Importing jscaling changes no global JAX setting.
+Modules, by concept:
+
+- `laws`, `presets`: law forms as pure functions of parameter pytrees; published parameters.
+- `compute`: training FLOPs and parameter counts.
+- `data`: training runs (load, validate, simulate).
+- `surface`: a law over millions to billions of (N, D) points, chunked and sharded.
+- `objective`, `fit`, `bootstrap`: Approach 3 from thousands of starts, and its uncertainty.
+- `approaches`: Approaches 2 (IsoFLOP parabolas) and 1 (envelope).
+- `allocate`: the compute-optimal frontier, constraints, bands.
+- `identify`: whether runs can identify a law's parameters.
+- `study`, `config`: the whole study behind `jscaling study`.
+- `distributed`: several hosts.
+- `plot` (imported on demand: matplotlib stays out of `import jscaling`).
+
+Importing jscaling changes no global JAX setting.
 """
 
-from jscaling import compute, laws, presets, surface
-from jscaling import allocate
-from jscaling import bootstrap, fit, objective  # modules: jscaling.fit.fit, jscaling.bootstrap.bootstrap
+from jscaling import (
+    allocate,
+    approaches,
+    bootstrap,  # the module; the function is jscaling.bootstrap.bootstrap
+    compute,
+    config,
+    data,
+    distributed,
+    fit,  # the module; the function is jscaling.fit.fit
+    identify,
+    laws,
+    objective,
+    presets,
+    study,
+    surface,
+)
 from jscaling._xla import enable_fast_cpu_kernels
 from jscaling.compute import ModelShape, training_flops
+from jscaling.data import Runs, load_runs
 from jscaling.laws import (
     ChinchillaLogParams,
     ChinchillaParams,
@@ -27,17 +53,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "compute",
-    "laws",
-    "presets",
-    "surface",
     "allocate",
+    "approaches",
     "bootstrap",
+    "compute",
+    "config",
+    "data",
+    "distributed",
     "fit",
+    "identify",
+    "laws",
     "objective",
+    "presets",
+    "study",
+    "surface",
     "enable_fast_cpu_kernels",
     "ModelShape",
     "training_flops",
+    "Runs",
+    "load_runs",
     "ChinchillaParams",
     "ChinchillaLogParams",
     "DataConstrainedParams",

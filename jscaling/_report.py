@@ -129,6 +129,7 @@ def results_dict(result: Any) -> dict[str, Any]:
         ],
         "timings_s": result.timings,
         "config": result.config.to_dict(),
+        "warnings": all_warnings(result),
     }
     if result.truth is not None:
         data["truth"] = dict(zip(PARAM_NAMES, (float(v) for v in result.truth)))
@@ -147,6 +148,11 @@ def results_dict(result: Any) -> dict[str, Any]:
     if result.holdout_note:
         data["holdout_note"] = result.holdout_note
     return data
+
+
+def all_warnings(result: Any) -> list[str]:
+    """The fit's own warnings, then the checks of the design and of the optimum (jscaling.identify)."""
+    return list(dict.fromkeys([*result.fit.warnings, *getattr(result, "warnings", ())]))
 
 
 # --------------------------------------------------------------------------- figures
@@ -293,9 +299,10 @@ def summary_markdown(result: Any, figures: list[str]) -> str:
     if result.bootstrap is not None:
         lines += [f"Intervals: percentiles of {len(natural_samples(result.bootstrap).E):,} bootstrap refits (runs resampled with replacement). "
                   "`a = beta/(alpha+beta)` and `b = alpha/(alpha+beta)` are the exponents of `N_opt ∝ C^a` and `D_opt ∝ C^b`.", ""]
-    for w in fit.warnings:
-        lines.append(f"- warning: {w}")
-    if fit.warnings:
+    warnings = all_warnings(result)
+    for w in warnings:
+        lines.append(f"- **warning:** {w}")
+    if warnings:
         lines.append("")
     lines += ["## Compute-optimal allocation", "", "With `C = 6 N D`" + (" (bands: bootstrap 95% interval)" if result.table_bands is not None else "") + ":", ""]
     lines += _table_lines(result)

@@ -130,6 +130,62 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+    """`x` with its last row repeated until it has `size` rows (a valid value, not zeros)."""
+    x = np.asarray(x)
+    if x.shape[0] == size:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], size - x.shape[0], axis=0)])
+
+
+def batch_spec() -> PartitionSpec:
+    """The leading axis split over the batch mesh."""
+    return PartitionSpec(BATCH_AXIS)
+
+
+def shard_map(f: Any, mesh: Mesh, *, in_specs: Any, out_specs: Any) -> Any:
+    """`f` run once per device of `mesh` on that device's blocks (`jax.shard_map`).
+
+    Programs passed here use no collectives: each device runs its own loop to its own stop,
+    so the replication checks are off. Falls back to `jax.experimental.shard_map` on JAX
+    versions without `jax.shard_map`.
+    """
+    public = getattr(jax, "shard_map", None)
+    if public is not None:
+        return public(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    from jax.experimental.shard_map import shard_map as experimental  # older JAX
+
+    return experimental(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
+
+
+def pipelined(launches: Iterator[tuple[Any, Any]], collect: Any) -> None:
+    """Calls `collect(*item)` for each `(key, outputs)` of `launches`, one item behind.
+
+    JAX dispatches asynchronously, so the next chunk is launched (its inputs padded and sent)
+    before the host blocks on copying the previous one's outputs back.
+    """
+    pending = None
+    for item in launches:
+        if pending is not None:
+            collect(*pending)
+        pending = item
+    if pending is not None:
+        collect(*pending)
+
+
+def lanes_per_device(bytes_per_lane: int, *, cpu: int, cap: int) -> int:
+    """How many lanes (independent problems) one device runs in one batched call.
+
+    On the CPU, `cpu`: a size measured to keep the working set in cache. On an accelerator,
+    as many as a sixteenth of its memory holds at `bytes_per_lane` each, between `cpu` and
+    `cap` (wide batches amortise the per-iteration launch cost; not measured on a GPU here).
+    """
+    per_device = device_memory_bytes(jax.devices()[0])
+    if per_device is None:
+        return cpu
+    return int(min(cap, max(cpu, per_device // 16 // max(bytes_per_lane, 1))))
+
+
 def to_host(x: Any) -> np.ndarray:
     """`x` as a numpy array; across hosts, every process receives the whole of it."""
     if isinstance(x, jax.Array) and not x.is_fully_addressable:

@@ -41,7 +41,20 @@ per (law, chunk shape, scan_points, max_steps) solves a chunk: scan, bracket and
 iteration for every budget at once, a `vmap` over the parameter sets, and a `while_loop`
 that stops when every lane has converged (each lane carries its own converged flag). A second
 call of the same shapes does not recompile; memory stays bounded by the chunk whatever the
-number of budgets. The closed forms run in numpy.
+number of budgets. The closed forms run in numpy. Chunks are pipelined: the next is launched
+before the previous one's results are copied back.
+
+Several devices (one host or many, `jscaling.distributed`): each call's lanes are split over
+the one-axis mesh of all devices, along the budgets (the chunk a multiple of the device count,
+padded with copies of the last budget) or, for a batch of parameter sets, along the sets when
+that pads less (P padded with copies of the last set); `jax.shard_map` runs the same kernel on
+every device with no collectives, so each device's loops stop on their own; results are
+gathered to every process. Chunks hold 8,192 lanes per CPU device by default (1,024 for the
+target-loss problems), more on an accelerator (as a sixteenth of its memory allows). Results
+match one device's (tests/test_sharding.py, 4 CPU devices): bit for bit for the budget search
+with the Chinchilla law; to the last bits where XLA's multi-device compile simplifies the
+kernel differently (the data-constrained law: 4e-15 relative in N; the target-loss search,
+which stops on a bracket of width `rtol`: 7e-11).
 
 Precision: the search runs in float64 inside `jscaling._runtime.x64_scope()` (the user's
 global x64 flag is untouched); it agrees with the closed form to about 1e-14 relative in N
@@ -73,6 +86,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from jscaling import _runtime, _validate, laws
 from jscaling.compute import FLOPS_PER_PARAM_TOKEN
@@ -107,8 +121,9 @@ INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
 DEFAULT_BOUNDS = (1.0, 1e30)
 """Default bounds on N and on D: unconstrained for any realistic budget."""
 
-_CHUNK = 8192  # budgets per kernel call (all parameter sets together)
-_TARGET_CHUNK = 1024  # targets per kernel call
+_CHUNK = 8192  # budgets per kernel call and CPU device (all parameter sets together)
+_TARGET_CHUNK = 1024  # targets per kernel call and CPU device
+_BYTES_PER_SCAN_POINT = 64  # working set of one lane per point of the coarse scan (float64)
 _PERCENTILES = (2.5, 50.0, 97.5)
 
 
@@ -532,6 +547,79 @@ def _chunking(n: int, P: int | None, chunk_size: int | None, default: int) -> in
     return min(size, 1 << max(0, (n - 1).bit_length()))
 
 
+class _Plan(NamedTuple):
+    """How budgets are cut into calls and calls over devices."""
+
+    mesh: Any  # None on one device
+    chunk: int  # budgets per call
+    split_params: bool  # the parameter sets are split over the mesh (else the budgets are)
+    P_pad: int | None  # parameter sets per call (P padded to a multiple of the device count)
+
+
+def _plan(K: int, P: int | None, chunk_size: int | None, default: int, bytes_per_lane: int) -> _Plan:
+    """Chunks of budgets, `default` lanes a device by default on the CPU (as many as a sixteenth
+    of an accelerator's memory holds there); with several devices, each call's lanes are split
+    over them along the budgets (the chunk a multiple of the device count), or along the
+    parameter sets when that pads less (P padded with copies of the last set)."""
+    mesh = _runtime.batch_mesh()
+    n_dev = 1 if mesh is None else mesh.size
+    per_device = _runtime.lanes_per_device(bytes_per_lane, cpu=default, cap=1 << 20)
+    chunk = _chunking(K, P, chunk_size, per_device * n_dev)
+    if mesh is None:
+        return _Plan(None, chunk, False, P)
+    if P is not None and _runtime.round_up(P, n_dev) * chunk <= P * _runtime.round_up(chunk, n_dev):
+        return _Plan(mesh, chunk, True, _runtime.round_up(P, n_dev))
+    return _Plan(mesh, _runtime.round_up(chunk, n_dev), False, P)
+
+
+def _run_chunks(
+    lanes: Callable[..., tuple[jax.Array, ...]], kernel: Callable[..., tuple[jax.Array, ...]], law: Law, params: Any,
+    columns: Sequence[np.ndarray], consts: Sequence[float], options: dict[str, Any], plan: _Plan, P: int | None,
+    outs: Sequence[np.ndarray], progress: Progress | None,
+) -> None:
+    """Runs `lanes` over the budgets (`columns`, one value per budget) chunk by chunk, into `outs`.
+
+    One device: the jitted `kernel`. Several (on one host or many): `_sharded_kernel`, inputs
+    placed on the mesh, outputs gathered with `_runtime.to_host`. The next chunk is launched
+    before the previous one is copied back.
+    """
+    K = columns[0].shape[0]
+    chunk, mesh, batched = plan.chunk, plan.mesh, P is not None
+    if mesh is None:
+        params_dev = jax.device_put(params)
+        consts_dev = tuple(jnp.asarray(v) for v in consts)
+
+        def call(blocks: list[np.ndarray]) -> tuple[jax.Array, ...]:
+            return kernel(law, params_dev, *blocks, *consts_dev, batched=batched, **options)
+    else:
+        if plan.split_params:
+            params_dev = _runtime.shard_leading(jax.tree_util.tree_map(lambda v: _runtime.pad_rows(v, plan.P_pad), params), mesh)
+        else:
+            params_dev = _runtime.replicate(params, mesh)
+        consts_dev = tuple(_runtime.replicate(np.asarray(v, np.float64), mesh) for v in consts)
+        place = _runtime.replicate if plan.split_params else _runtime.shard_leading
+        static = tuple(sorted(options.items()))
+
+        def call(blocks: list[np.ndarray]) -> tuple[jax.Array, ...]:
+            placed = tuple(place(b, mesh) for b in blocks)
+            return _sharded_kernel(lanes, law, mesh, plan.split_params, batched, static, params_dev, placed, consts_dev)
+
+    def launches() -> Any:
+        for s in range(0, K, chunk):
+            e = min(s + chunk, K)
+            yield (s, e), call([_pad(v[s:e], chunk) for v in columns])
+
+    def collect(span: tuple[int, int], res: tuple[jax.Array, ...]) -> None:
+        s, e = span
+        for o, r in zip(outs, res):
+            host = _runtime.to_host(r)  # (P_pad, chunk) or (chunk,): padding dropped below
+            o[..., s:e] = host[:P, : e - s] if batched else host[: e - s]
+        if progress is not None:
+            progress(e, K)
+
+    _runtime.pipelined(launches(), collect)
+
+
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
     return x if x.shape[0] == size else np.pad(x, (0, size - x.shape[0]), mode="edge")
 
@@ -635,8 +723,7 @@ def _line_log_D(x: jax.Array, log_C: jax.Array, inf_flops: jax.Array, log_kt: ja
     return log_C - log_kt - x
 
 
-@partial(jax.jit, static_argnames=("law", "batched", "scan_points", "max_steps", "inference"))
-def _search_kernel(
+def _search_lanes(
     law: Law, params: Any, log_C: jax.Array, lo: jax.Array, hi: jax.Array, inf_flops: jax.Array,
     log_kt: jax.Array, tol: jax.Array, *, batched: bool, scan_points: int, max_steps: int, inference: bool,
 ) -> tuple[jax.Array, ...]:
@@ -679,6 +766,9 @@ def _search_kernel(
     return jax.vmap(one)(params) if batched else one(params)
 
 
+_search_kernel = jax.jit(_search_lanes, static_argnames=("law", "batched", "scan_points", "max_steps", "inference"))
+
+
 def _chinchilla_logs(p: Any) -> tuple[jax.Array, ...]:
     if isinstance(p, ChinchillaLogParams):
         return jnp.exp(p.e), p.a, p.b, p.alpha, p.beta
@@ -704,8 +794,7 @@ def _solve_log_D(law: Law, p: Any, x: jax.Array, T: jax.Array, y_lo: jax.Array, 
     return jnp.where(low, y_lo, jnp.where(high, y_hi, y))
 
 
-@partial(jax.jit, static_argnames=("law", "batched", "scan_points", "max_steps"))
-def _target_kernel(
+def _target_lanes(
     law: Law, params: Any, T: jax.Array, inf_flops: jax.Array, x_lo: jax.Array, x_hi: jax.Array,
     y_lo: jax.Array, y_hi: jax.Array, log_kt: jax.Array, tol: jax.Array, *, batched: bool, scan_points: int, max_steps: int,
 ) -> tuple[jax.Array, ...]:
@@ -764,6 +853,28 @@ def _target_kernel(
     return jax.vmap(one)(params) if batched else one(params)
 
 
+_target_kernel = jax.jit(_target_lanes, static_argnames=("law", "batched", "scan_points", "max_steps"))
+
+
+@partial(jax.jit, static_argnames=("lanes", "law", "mesh", "split_params", "batched", "options"))
+def _sharded_kernel(
+    lanes: Callable[..., tuple[jax.Array, ...]], law: Law, mesh: Any, split_params: bool, batched: bool,
+    options: tuple[tuple[str, Any], ...], params: Any, blocks: tuple[jax.Array, ...], consts: tuple[jax.Array, ...],
+) -> tuple[jax.Array, ...]:
+    """`lanes` once per device of `mesh`, on its share of the budgets (or of the parameter sets
+    when `split_params`): each device runs its own loops to its own stop, with no collectives."""
+    rows, whole = _runtime.batch_spec(), PartitionSpec()
+    if split_params:
+        in_specs, out_specs = (rows, whole, whole), rows
+    else:
+        in_specs, out_specs = (whole, rows, whole), (PartitionSpec(None, _runtime.BATCH_AXIS) if batched else rows)
+
+    def per_device(params: Any, blocks: tuple[jax.Array, ...], consts: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+        return lanes(law, params, *blocks, *consts, batched=batched, **dict(options))
+
+    return _runtime.shard_map(per_device, mesh, in_specs=in_specs, out_specs=out_specs)(params, blocks, consts)
+
+
 # --------------------------------------------------------------------------- search drivers
 
 
@@ -813,7 +924,8 @@ def optimal_allocation(
         scan_points: points of the coarse scan over log N (its neighbours bracket the optimum).
         rtol: relative accuracy of N.
         max_steps: Newton iterations at most; lanes that need more are flagged in `converged`.
-        chunk_size: budgets per compiled call (default 8192), divided by P for batches.
+        chunk_size: budgets per compiled call (default 8192 per CPU device), divided by P for
+            batches.
         progress: called as `progress(budgets_done, budgets_total)` after each chunk.
 
     Raises:
@@ -846,18 +958,12 @@ def optimal_allocation(
     K = flat_C.shape[0]
     lead = () if P is None else (P,)
     out = [np.empty(lead + (K,)) for _ in range(3)] + [np.empty(lead + (K,), bool) for _ in range(2)]
-    chunk = _chunking(K, P, chunk_size, _CHUNK)
+    plan = _plan(K, P, chunk_size, _CHUNK, _BYTES_PER_SCAN_POINT * S)
     with _runtime.x64_scope():
-        params_dev = jax.device_put(params)
-        consts = (jnp.asarray(math.log(kt)), jnp.asarray(tol))
-        for s in range(0, K, chunk):
-            e = min(s + chunk, K)
-            blocks = [_pad(v[s:e], chunk) for v in (lc, lo, hi, inf_flops)]
-            res = _search_kernel(law, params_dev, *blocks, *consts, batched=P is not None, scan_points=S, max_steps=steps, inference=inference)
-            for o, r in zip(out, res):
-                o[..., s:e] = np.asarray(r)[..., : e - s]
-            if progress is not None:
-                progress(e, K)
+        _run_chunks(
+            _search_lanes, _search_kernel, law, params, (lc, lo, hi, inf_flops), (math.log(kt), tol),
+            dict(scan_points=S, max_steps=steps, inference=inference), plan, P, out, progress,
+        )
     N, D, loss, at_edge, converged = (o.reshape(lead + C.shape) for o in out)
     _check_finite_result(loss, C, "C")
     return Allocation(
@@ -938,18 +1044,13 @@ def _solve_targets(
     K = flat_T.shape[0]
     lead = () if P is None else (P,)
     out = [np.empty(lead + (K,)) for _ in range(3)] + [np.empty(lead + (K,), bool) for _ in range(3)] + [np.empty(lead + (K,))]
-    chunk = _chunking(K, P, chunk_size, _TARGET_CHUNK)
+    plan = _plan(K, P, chunk_size, _TARGET_CHUNK, 2 * _BYTES_PER_SCAN_POINT * S)
     with _runtime.x64_scope():
-        params_dev = jax.device_put(params)
-        consts = tuple(jnp.asarray(v) for v in (math.log(N_lo), math.log(N_hi), math.log(D_lo), math.log(D_hi), math.log(kt), tol))
-        for s in range(0, K, chunk):
-            e = min(s + chunk, K)
-            blocks = [_pad(v[s:e], chunk) for v in (flat_T, inf_flops)]
-            res = _target_kernel(law, params_dev, *blocks, *consts, batched=P is not None, scan_points=S, max_steps=steps)
-            for o, r in zip(out, res):
-                o[..., s:e] = np.asarray(r)[..., : e - s]
-            if progress is not None:
-                progress(e, K)
+        consts = (math.log(N_lo), math.log(N_hi), math.log(D_lo), math.log(D_hi), math.log(kt), tol)
+        _run_chunks(
+            _target_lanes, _target_kernel, law, params, (flat_T, inf_flops), consts,
+            dict(scan_points=S, max_steps=steps), plan, P, out, progress,
+        )
     N, D, loss, at_edge, converged, reachable, lowest = (o.reshape(lead + T.shape) for o in out)
     if not reachable.all():
         index = tuple(int(i) for i in np.unravel_index(int(np.argmax(~reachable)), reachable.shape))

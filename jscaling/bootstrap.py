@@ -10,6 +10,13 @@ compute-optimal exponents a and b, G, and tokens per parameter at chosen budgets
 Where jit goes: the refits are lanes of the same compiled solver as `jscaling.fit.fit` (one
 lane per resample and start, each lane reading its resample's weights), so B refits are one
 program, not a Python loop. Seeded with a `jax.random` key: the same key gives the same numbers.
+
+Several devices (one host or many): the resample axis (B, padded to a multiple of the device
+count D with copies of the last resample, dropped afterwards) is split into D contiguous
+blocks, each refitted by its own device's queue (see `jscaling.fit`); the samples are gathered
+to every process. The resample counts are drawn once, on the host's default device, before
+anything is split, so the same key gives the same resamples, and the same numbers to the last
+bit, on any number of devices or hosts.
 """
 
 from __future__ import annotations
@@ -126,7 +133,11 @@ class BootstrapResult:
 
 
 def _resample_counts(key: jax.Array, n_resamples: int, n: int) -> np.ndarray:
-    """(B, n) counts: how often each run is drawn in each resample (n draws with replacement)."""
+    """(B, n) counts: how often each run is drawn in each resample (n draws with replacement).
+
+    Drawn by one unsharded program on the default device, before the resamples are split over
+    devices: the same key gives the same counts whatever the device or process count.
+    """
     draws = np.asarray(jax.random.randint(key, (n_resamples, n), 0, n), dtype=np.int64)
     flat = (draws + n * np.arange(n_resamples)[:, None]).ravel()
     return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)

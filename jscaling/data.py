@@ -54,11 +54,24 @@ def _check_column(name: str, values: np.ndarray, rows: np.ndarray, *, source: st
     if bad.any():
         i = int(np.argmax(bad))
         what = "finite" if not finite[i] else "positive"
-        raise ValueError(f"{source}{_where(rows[i])}, column {name!r}: must be {what}, found {values[i]!r}")
+        raise ValueError(f"{source}, {_where(rows[i])}, column {name!r}: must be {what}, found {float(values[i])!r}")
 
 
 def _where(row: int) -> str:
     return f"row {row + 1}"
+
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _check_derived(name: str, formula: str, values: np.ndarray, inputs: Mapping[str, np.ndarray], rows: np.ndarray, *, source: str) -> None:
+    """A derived column (C = 6 N D, or D = C / (6 N)) must stay inside float64's normal range."""
+    bad = ~np.isfinite(values) | (values < _TINY)
+    if bad.any():
+        i = int(np.argmax(bad))
+        what = "overflows" if not np.isfinite(values[i]) else "underflows"
+        given = ", ".join(f"{k} = {v[i]:.6g}" for k, v in inputs.items())
+        raise ValueError(f"{source}, {_where(rows[i])}: {name} = {formula} {what} float64 ({given}); check the units")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -115,17 +128,21 @@ class Runs:
             C = _as_vector("C", C, n)
             _check_column("C", C, rows, source=source)
         if D is None:
-            D = C / (flops_per_param_token * N)
+            with np.errstate(over="ignore", under="ignore"):
+                D = C / (flops_per_param_token * N)
+            _check_derived("D", f"C / ({flops_per_param_token:g} N)", D, {"C": C, "N": N}, rows, source=source)
         else:
             D = _as_vector("D", D, n)
             _check_column("D", D, rows, source=source)
         if C is None:
-            C = flops_per_param_token * N * D
+            with np.errstate(over="ignore", under="ignore"):
+                C = flops_per_param_token * N * D
+            _check_derived("C", f"{flops_per_param_token:g} N D", C, {"N": N, "D": D}, rows, source=source)
         weight = np.ones(n) if weight is None else _as_vector("weight", weight, n)
         _check_column("weight", weight, rows, source=source, positive=False)
         if (weight < 0).any():
             i = int(np.argmax(weight < 0))
-            raise ValueError(f"{source}{_where(i)}, column 'weight': must be >= 0, found {weight[i]!r}")
+            raise ValueError(f"{source}, {_where(i)}, column 'weight': must be >= 0, found {float(weight[i])!r}")
         if group is not None:
             group = np.asarray(group)
             if group.shape != (n,):
@@ -242,6 +259,7 @@ def load_runs(
     group_col: str | None = None,
     drop_highest: int = 0,
     flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    allow_duplicates: bool = False,
 ) -> Runs:
     """Reads runs from a CSV file with a header row.
 
@@ -249,10 +267,17 @@ def load_runs(
     from `d_col`, or from `c_col` as `D = C / (6 N)` when there is no token column (the
     digitised Chinchilla runs give only `Model Size`, `Training FLOP` and `loss`).
 
+    A row that repeats an earlier one exactly (every column read) is an error unless
+    `allow_duplicates=True`: a run pasted twice weighs double in the fit. Runs that share N and
+    D but differ in loss (repeated seeds) are kept, with a note.
+
     Raises:
         ValueError: the file is missing, empty, header-only, or malformed; a named column is
-            absent; a cell is not a number, or a value is non-finite or non-positive: the
-            message names the file, the row and line, and the column.
+            absent; a cell is not a number, or a value is non-finite or non-positive; a derived
+            C = 6 N D or D = C / (6 N) leaves float64's range; N or D is below 1 (counts of
+            parameters and tokens, not millions or billions); a row repeats another; a group
+            cell is empty; every weight is 0: the message names the file, the row and line, and
+            the column.
     """
     p = Path(path)
     src = str(p)
@@ -314,16 +339,45 @@ def load_runs(
                 raise ValueError(f"{src}, line {line} (row {r + 1}), column {header[i]!r}: must be {what}, found {cell!r}")
             values[role][r] = value
         if i_G is not None:
-            groups.append(record[i_G].strip())
+            label = record[i_G].strip()
+            if not label:
+                raise ValueError(f"{src}, line {line} (row {r + 1}), column {header[i_G]!r}: the group label is empty")
+            groups.append(label)
+    if not allow_duplicates:
+        _refuse_exact_duplicates(src, body, values, groups if i_G is not None else None, [header[i] for _, i in wanted])
+    if "weight" in values and not (values["weight"] > 0).any():
+        raise ValueError(f"{src}, column {header[i_W]!r}: every weight is 0: nothing to fit")
     runs = Runs.from_arrays(
         values["N"], values.get("D"), values["loss"], C=values.get("C"), weight=values.get("weight"),
         group=groups if i_G is not None else None, flops_per_param_token=flops_per_param_token, source=src,
     )
+    for role, values_, what in (("N", runs.N, "parameters"), ("D", runs.D, "tokens")):
+        small = values_ < 1
+        if small.any():
+            r = int(np.argmax(small))
+            column = header[i_N] if role == "N" else (header[i_D] if i_D is not None else f"D = C / ({flops_per_param_token:g} N)")
+            raise ValueError(
+                f"{src}, line {body[r][0]} (row {r + 1}), column {column!r}: {role} counts {what} and must be at least 1, "
+                f"found {values_[r]:.6g}; give plain counts (not millions or billions)"
+            )
     notes = runs.notes
     if i_D is None:
         notes += (f"D derived as C / ({flops_per_param_token:g} N) from column {header[i_C]!r}",)
     runs = dataclasses.replace(runs, notes=notes)
     return runs.drop_highest(drop_highest) if drop_highest else runs
+
+
+def _refuse_exact_duplicates(src: str, body: list[tuple[int, list[str]]], values: Mapping[str, np.ndarray], groups: list[str] | None, names: list[str]) -> None:
+    columns = [values[k].tolist() for k in values] + ([groups] if groups is not None else [])
+    seen: dict[tuple[Any, ...], int] = {}
+    for r, key in enumerate(zip(*columns)):
+        first = seen.setdefault(key, r)
+        if first != r:
+            raise ValueError(
+                f"{src}, line {body[r][0]} (row {r + 1}) repeats line {body[first][0]} (row {first + 1}) exactly "
+                f"(columns {', '.join(map(repr, names))}): a run counted twice weighs double in the fit; remove "
+                "it, or allow duplicates (--allow-duplicates) if they are genuine repeats"
+            )
 
 
 # --------------------------------------------------------------------------- simulation

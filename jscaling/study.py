@@ -29,10 +29,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from jscaling import _io, _report, allocate, approaches, surface
+from jscaling import _io, _report, allocate, approaches, identify, surface
 from jscaling import fit as fitting
 from jscaling.bootstrap import bootstrap
-from jscaling.config import StudyConfig
+from jscaling.config import StudyConfig, parse_budgets, parse_starts
 from jscaling.data import Runs, load_runs, simulate_isoflop_sweep
 from jscaling.laws import CHINCHILLA, ChinchillaParams
 from jscaling.presets import get_preset
@@ -75,6 +75,7 @@ class StudyResult:
     frontier: Any  # Allocation over the allocate budgets
     frontier_bands: Any | None
     timings: dict[str, float]
+    warnings: tuple[str, ...] = ()  # what the design and the fit's curvature say (jscaling.identify)
 
     @property
     def converged(self) -> bool:
@@ -90,19 +91,7 @@ class StudyResult:
 
 
 def _log_range(text: str) -> np.ndarray:
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise ValueError(f"[allocate] budgets must look like LO:HI:NUM, got {text!r}")
-    try:
-        lo, hi, num = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise ValueError(f"[allocate] budgets must look like LO:HI:NUM with numbers, got {text!r}") from None
-    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"[allocate] budgets must be positive, got {text!r}")
-    if hi < lo:
-        raise ValueError(f"[allocate] budgets: reversed range {text!r}")
-    if num < 2:
-        raise ValueError(f"[allocate] budgets: need at least 2 budgets, got {num}")
+    lo, hi, num = parse_budgets(text)
     return np.logspace(math.log10(lo), math.log10(hi), num)
 
 
@@ -113,6 +102,7 @@ def load_study_runs(config: StudyConfig) -> tuple[Runs, str, ChinchillaParams | 
         runs = load_runs(
             d.path, n_col=d.n_col, d_col=d.d_col, c_col=d.c_col, loss_col=d.loss_col,
             weight_col=d.weight_col, group_col=d.group_col, drop_highest=d.drop_highest,
+            allow_duplicates=d.allow_duplicates,
         )
         return runs, f"{len(runs)} runs from {d.path}", None
     s = config.simulate
@@ -156,10 +146,12 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
     with _step(status, timings, "load", "validating runs"):
         runs, description, truth = load_study_runs(config)
         runs.require(5, what="the Chinchilla law")
+        identify.require_variation(runs)
 
     f = config.fit
     with _step(status, timings, "fit", f"fitting Approach 3 from {'the 4,500-start grid' if f.starts == 'grid' else f.starts}"):
         result = fitting.fit(runs, delta=f.delta, max_steps=f.max_steps, starts=_starts(f.starts, config))
+        checks = tuple(result.warnings)  # the fit carries jscaling.identify.fit_warnings
 
     boot = None
     if config.bootstrap.samples > 0:
@@ -202,22 +194,17 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
         config=config, runs=runs, data_description=description, truth=truth, fit=result, bootstrap=boot,
         approach2=a2, approach2_note=a2_note, holdout=h, holdout_note=h_note, comparisons=comparisons,
         table=table, table_bands=table_bands, frontier=frontier, frontier_bands=frontier_bands, timings=timings,
+        warnings=checks,
     )
 
 
 def _starts(spec: str, config: StudyConfig) -> Any:
-    if spec == "grid":
+    kind, n = parse_starts(spec)
+    if kind == "grid":
         return None
-    kind, _, count = spec.partition(":")
-    try:
-        n = int(count)
-    except ValueError:
-        raise ValueError(f"[fit] starts must be 'grid', 'random:N' or 'screen:K', got {spec!r}") from None
     if kind == "random":
         return fitting.random_starts(jax.random.key(config.bootstrap.seed + 2), n)
-    if kind == "screen":
-        return ("screen", n)
-    raise ValueError(f"[fit] starts must be 'grid', 'random:N' or 'screen:K', got {spec!r}")
+    return ("screen", n)
 
 
 def _holdout(runs: Runs, config: StudyConfig) -> tuple[Any | None, str | None]:
@@ -228,7 +215,7 @@ def _holdout(runs: Runs, config: StudyConfig) -> tuple[Any | None, str | None]:
     if n_train < 6 or len(runs) - n_train < 1:
         return None, f"held-out check skipped: the {config.holdout.quantile:.0%} cut leaves {n_train} runs to fit and {len(runs) - n_train} to predict"
     try:
-        return fitting.holdout(runs, cut, by=by, delta=config.fit.delta), None
+        return fitting.holdout(runs, cut, by=by, delta=config.fit.delta, max_steps=config.fit.max_steps, starts=_starts(config.fit.starts, config)), None
     except ValueError as exc:
         return None, f"held-out check failed: {exc}"
 
@@ -249,8 +236,17 @@ def _compare(name: str, runs: Runs, table_C: np.ndarray) -> PresetComparison:
 
 
 def check_output_folder(folder: str | os.PathLike[str], *, force: bool, inputs: tuple[str | None, ...] = ()) -> Path:
-    """The output folder, after refusing to replace inputs or (without `force`) a non-empty folder."""
+    """The output folder, after refusing anything a study must not replace.
+
+    Refused always: a folder that holds an input (the runs, the config), the current folder
+    or one above it, the home folder, a file, a folder whose parent does not exist. Refused
+    without `force`: an existing non-empty folder. Refused even with `force`: a non-empty
+    folder that holds no previous study (no `results.json` or `summary.md`), so that a typo in
+    `--output` cannot replace an unrelated folder.
+    """
     out = Path(folder)
+    if not str(folder).strip():
+        raise ValueError("the output folder is empty; name a folder")
     resolved = out.resolve()
     for item in inputs:
         if item is None:
@@ -258,18 +254,38 @@ def check_output_folder(folder: str | os.PathLike[str], *, force: bool, inputs: 
         path = Path(item).resolve()
         if path == resolved or resolved in path.parents:
             raise ValueError(f"the output folder {str(out)!r} holds the input {str(item)!r}; choose another --output")
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise ValueError(f"the output folder {str(out)!r} is the current folder or holds it; choose a new folder")
+    if resolved == Path.home().resolve() or resolved == Path(resolved.anchor):
+        raise ValueError(f"refusing to use {str(out)!r} (the home or root folder) as the output folder; choose a new folder")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output {str(out)!r} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise _io.OutputExistsError(f"output folder {str(out)!r} exists and is not empty; pass --force to replace it")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise _io.OutputExistsError(f"output folder {str(out)!r} exists and is not empty; pass --force to replace it")
+        if not any((out / name).exists() for name in _STUDY_MARKERS):
+            raise ValueError(
+                f"output folder {str(out)!r} is not empty and holds no previous study (no {' or '.join(_STUDY_MARKERS)}); "
+                "refusing to replace it even with --force; choose a new or empty folder"
+            )
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise ValueError(f"the parent folder of the output {str(out)!r} does not exist")
     return out
 
 
+_STUDY_MARKERS = ("results.json", "summary.md")
+
+
 def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: bool = False, svg: bool | None = None, status: Status | None = None) -> Path:
-    """Writes every output of a study into `folder`, atomically (temp folder, then rename)."""
+    """Writes every output of a study into `folder`, atomically (temp folder, then rename).
+
+    The files are written into a hidden temporary folder beside `folder`, which is renamed
+    into place at the end; an existing study there (with `force`) is moved aside and removed
+    only after that. Ctrl-C is held back during the renames and the clean-up, so an
+    interruption leaves either the old folder or the new one, whole, and no temporary folder.
+    """
     from jscaling import _report
 
     svg = result.config.output.svg if svg is None else svg
@@ -286,18 +302,21 @@ def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: b
         (tmp / "summary.md").write_text(_report.summary_markdown(result, figures), encoding="utf-8")
         (tmp / "config.toml").write_text(result.config.to_toml(), encoding="utf-8")
         os.chmod(tmp, 0o777 & ~_umask())
-        if not _io._is_writer():
-            shutil.rmtree(tmp)
-            return out
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        _io.raise_if_interrupted()  # an interrupt lost in a callback still stops the commit
+        with _io.interrupts_deferred():
+            if not _io._is_writer():
+                shutil.rmtree(tmp)
+                return out
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+                os.replace(out, old / out.name)
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _io.interrupts_deferred():
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 

@@ -34,11 +34,42 @@ WORKER = textwrap.dedent(
     grid = js.evaluate("chinchilla", batch, N[:57], D[:33], grid=True, dtype="float64", scratch_bytes=10_000)
     best = js.isoflop_min("chinchilla", batch, C, N, dtype="float64", scratch_bytes=50_000)
     rows = distributed.local_rows(10).tolist()
+    fitted = FITS()
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for _, v in sorted(fitted.items()))).hexdigest()
     if distributed.is_writer():
-        np.savez(sys.argv[1], pairs=pairs, grid=grid, index=best.index, loss=best.loss)
-    print(json.dumps({"info": info, "rows": rows}), flush=True)
+        np.savez(sys.argv[1], pairs=pairs, grid=grid, index=best.index, loss=best.loss, **fitted)
+    print(json.dumps({"info": info, "rows": rows, "digest": digest}), flush=True)
     """
 )
+
+# A small fit, bootstrap, screening and allocation, run the same way by the workers (4 devices
+# over 2 processes) and by this process (1 device).
+FITS_SOURCE = textwrap.dedent(
+    """
+    def FITS():
+        import jax
+        import numpy as np
+        from jscaling import allocate
+        from jscaling.bootstrap import bootstrap
+        from jscaling.data import simulate_isoflop_sweep
+        from jscaling.fit import fit, random_starts, screen_starts
+        from jscaling.laws import ChinchillaParams
+
+        truth = ChinchillaParams(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+        runs = simulate_isoflop_sweep("chinchilla", truth, key=jax.random.key(1), noise=0.01)
+        result = fit(runs, starts=random_starts(jax.random.key(2), 61))
+        boot = bootstrap(runs, key=jax.random.key(3), n_resamples=10, fit_result=result)
+        bands = allocate.allocation_bands("chinchilla", boot.samples, np.logspace(20, 24, 5), D_bounds=(1e9, 1e13))
+        screened = screen_starts(runs, random_starts(jax.random.key(4), 5000), k=8, chunk=512)
+        return {
+            "fit_objectives": result.objectives, "fit_raw": np.array(list(result.raw)),
+            "boot_alpha": np.asarray(boot.samples.alpha), "boot_objectives": boot.objectives,
+            "bands_N": bands.N, "bands_loss": bands.loss,
+            "screened": np.stack(list(screened), axis=1),
+        }
+    """
+)
+WORKER = FITS_SOURCE + WORKER.replace("import json, sys", "import hashlib, json, sys")
 
 
 def _free_port() -> int:
@@ -61,14 +92,17 @@ def test_two_processes_give_the_single_process_answer(tmp_path):
             JSCALING_PROCESS_ID=str(pid),
         )
         procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / "out.npz")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    namespace: dict = {}
+    exec(FITS_SOURCE, namespace)  # noqa: S102 - the workers' code, on this process's one device
+    want = namespace["FITS"]()  # while the workers run
     outputs = []
     for proc in procs:
         try:
-            out, err = proc.communicate(timeout=240)
+            out, err = proc.communicate(timeout=300)
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
-            pytest.fail("the two-process run did not finish in 240 s")
+            pytest.fail("the two-process run did not finish in 300 s")
         assert proc.returncode == 0, err[-3000:]
         outputs.append(json.loads(out.strip().splitlines()[-1]))
     for pid, out in enumerate(outputs):
@@ -88,6 +122,12 @@ def test_two_processes_give_the_single_process_answer(tmp_path):
     best = js.isoflop_min("chinchilla", batch, C, N, dtype="float64")
     np.testing.assert_array_equal(got["index"], best.index)
     np.testing.assert_array_equal(got["loss"], best.loss)
+
+    # Fit, bootstrap and allocation over 2 processes x 2 devices: every process holds the whole
+    # gathered result, and it is one device's to the last bit.
+    assert outputs[0]["digest"] == outputs[1]["digest"]
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
 
 
 def test_single_process_bookkeeping():

@@ -139,15 +139,17 @@ def run(args: argparse.Namespace) -> int:
             return allocate.compute_for_loss(p, args.target_loss)
         return allocate.budget_for_loss(law, p, args.target_loss, progress=progress, **options)
 
-    result = solve(params)
-    columns = result._columns()
-    bands = None
-    if samples is not None:
-        bands = solve(samples).bands(percentiles)
-        key = "target_loss" if C is None else "C"
-        for name, values in bands._columns().items():
-            if name not in (key, "at_edge", "inference_tokens"):
-                columns[name] = values
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):  # checked below
+        result = solve(params)
+        columns = result._columns()
+        bands = None
+        if samples is not None:
+            bands = solve(samples).bands(percentiles)
+            key = "target_loss" if C is None else "C"
+            for name, values in bands._columns().items():
+                if name not in (key, "at_edge", "inference_tokens"):
+                    columns[name] = values
+    _check_finite_rows(columns, budgets=C is not None)
     _print(result, columns, law.name, source, bands)
     if output is not None:
         meta = {
@@ -172,6 +174,22 @@ def run(args: argparse.Namespace) -> int:
               "their values are the best point of the coarse scan", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
+
+
+def _check_finite_rows(columns: dict[str, np.ndarray], *, budgets: bool) -> None:
+    """Refuses an allocation that left float64's range (inf, NaN, or a quantity that underflowed to 0)."""
+    key = "C" if budgets else "target_loss"
+    for name, values in columns.items():
+        if values.dtype == bool or name in ("inference_tokens", "param_set", key):
+            continue
+        bad = ~np.isfinite(values) | (values <= 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            request = f"budget C[{i}] = {float(columns[key][i]):g} FLOPs" if budgets else f"target loss {float(columns[key][i]):g} (index {i})"
+            raise UsageError(
+                f"{request}: the result's {name} is {float(values[i]):g}, outside float64's range; the parameters or "
+                "the request are too extreme (check A, B and the exponents, or the budget or target)"
+            )
 
 
 def _print(result: allocate.Allocation, columns: dict[str, np.ndarray], law: str, source: str, bands: allocate.AllocationBands | None) -> None:

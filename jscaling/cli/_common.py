@@ -18,6 +18,7 @@ from jscaling.presets import get_preset, preset_names
 __all__: list[str] = []
 
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
+MAX_POINTS = 10**9  # values on one log-spaced axis (8 GB in float64)
 
 
 class UsageError(ValueError):
@@ -25,15 +26,51 @@ class UsageError(ValueError):
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Runs `args.run(args)`, turning expected failures into one line on stderr and exit 2."""
-    try:
-        return int(args.run(args))
-    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError, _io.OutputExistsError) as exc:
-        print(f"jscaling {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"jscaling {args.command}: interrupted; finished files are whole, unfinished ones were not written", file=sys.stderr)
-        return 130
+    """Runs `args.run(args)`, turning expected failures into one line on stderr and exit 2.
+
+    Bad input (ValueError, TypeError), files that cannot be read or written (OSError: missing,
+    a folder, no permission, disk full), an existing output without --force, and running out
+    of memory (host or device) are all reported as `jscaling COMMAND: error: ...` on one line,
+    exit code 2.
+    Ctrl-C and SIGTERM end the command with exit code 130 after the outputs' temporary files
+    are removed (finished outputs are whole, unfinished ones absent).
+    """
+    with _io.interrupt_guard():
+        try:
+            code = int(args.run(args))
+            _io.raise_if_interrupted()  # an interrupt lost in a callback: report it
+            return code
+        except (ValueError, TypeError, OSError, _io.OutputExistsError) as exc:
+            _error(args.command, _one_line(exc))
+            return EXIT_USAGE
+        except MemoryError:
+            _error(args.command, "out of memory; make the job smaller (fewer points, budgets or resamples) or lower --max-memory")
+            return EXIT_USAGE
+        except RecursionError:
+            _error(args.command, "an input is nested too deeply")
+            return EXIT_USAGE
+        except RuntimeError as exc:  # an accelerator out of memory: XLA's RESOURCE_EXHAUSTED
+            if "RESOURCE_EXHAUSTED" not in str(exc):
+                raise
+            _error(args.command, "out of device memory; make the job smaller or lower --max-memory")
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(f"jscaling {args.command}: interrupted; finished files are whole, unfinished ones were not written", file=sys.stderr)
+            return 130
+
+
+def _error(command: str, text: str) -> None:
+    print(f"jscaling {command}: error: {text}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (an OSError without one gets its type and errno)."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and not isinstance(exc, _io.OutputExistsError) and exc.strerror:
+        where = f": {exc.filename!r}" if exc.filename is not None else ""
+        text = f"{exc.strerror}{where}"
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return text or type(exc).__name__
 
 
 def positive_float(text: str) -> float:
@@ -57,6 +94,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_int(text: str) -> int:
+    """argparse type: a PRNG seed, an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
+    return value
+
+
 def nonnegative_int(text: str) -> int:
     try:
         value = int(text)
@@ -77,6 +125,8 @@ def log_range(name: str, lo: float, hi: float, num: int) -> np.ndarray:
         raise UsageError(f"{name}: the number of points must be at least 1, got {num}")
     if num > 1 and hi == lo:
         raise UsageError(f"{name}: {num} points need distinct bounds, got {lo:g} twice")
+    if num > MAX_POINTS:
+        raise UsageError(f"{name}: {num} points is more than one axis may hold ({MAX_POINTS:.0e}); use fewer")
     return np.logspace(math.log10(lo), math.log10(hi), num)
 
 
@@ -102,17 +152,40 @@ def add_law_source(parser: argparse.ArgumentParser, *, required: bool = True) ->
 
 
 def law_source(args: argparse.Namespace) -> tuple[Law, Any, Any | None, str]:
-    """`(law, params, bootstrap samples or None, description)` from `--preset`/`--params`."""
+    """`(law, params, bootstrap samples or None, description)` from `--preset`/`--params`.
+
+    The parameters (and every bootstrap sample) are checked against the law here, so that a
+    bad value is reported with the file, and the sample, it came from.
+    """
     if args.preset is not None:
         preset = get_preset(args.preset, unique_tokens=args.unique_tokens)
         law = preset.law if args.law is None else get_law(args.law, unique_tokens=args.unique_tokens)
+        _checked(law, preset.params, f"--preset {args.preset}")
         return law, preset.params, None, f"preset {preset.name}"
     name, params, samples = _io.load_params_file(args.params)
     law_name = args.law or name
     law = get_law(law_name, unique_tokens=args.unique_tokens) if law_name == "data-constrained" else get_law(law_name)
     if args.unique_tokens is not None and law_name != "data-constrained":
         raise UsageError(f"--unique-tokens applies to the data-constrained law, not {law_name!r}")
+    _checked(law, params, f"{args.params}: params")
+    if samples is not None:
+        _checked(law, samples, f"{args.params}: bootstrap.samples")
     return law, params, samples, f"params {args.params}"
+
+
+def _checked(law: Law, params: Any, where: str) -> None:
+    """`law.validate(params)`, the error prefixed with `where` and, for a batch, the sample."""
+    try:
+        law.validate(params)
+    except (ValueError, TypeError) as exc:
+        leaves = [np.asarray(v) for v in params]
+        size = max((v.size for v in leaves if v.ndim == 1), default=0)
+        for i in range(size):  # name the first bad sample
+            try:
+                law.validate(type(params)(*[v[i] if v.ndim == 1 else v for v in leaves]))
+            except (ValueError, TypeError) as one:
+                raise type(exc)(f"{where}: sample {i}: {one}") from None
+        raise type(exc)(f"{where}: {exc}") from None
 
 
 class Progress:
@@ -126,6 +199,7 @@ class Progress:
         self.min_interval = min_interval
 
     def __call__(self, done: int, total: int) -> None:
+        _io.raise_if_interrupted()
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -144,6 +218,7 @@ class Progress:
         sys.stderr.flush()
 
     def status(self, text: str) -> None:
+        _io.raise_if_interrupted()
         if self.enabled:
             sys.stderr.write(f"\r{self.label}: {text}\033[K")
             sys.stderr.flush()

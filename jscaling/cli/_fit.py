@@ -8,7 +8,8 @@ import sys
 import time
 from typing import Any
 
-from jscaling import _io
+from jscaling import _io, identify
+from jscaling.config import LIMITS, parse_starts
 from jscaling.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
@@ -17,6 +18,7 @@ from jscaling.cli._common import (
     nonnegative_int,
     positive_float,
     positive_int,
+    seed_int,
 )
 
 __all__: list[str] = []
@@ -51,9 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=positive_int, default=1000, metavar="N", help="evaluations per start before it stops unconverged (default 1000)")
     parser.add_argument("--bootstrap", type=nonnegative_int, default=0, metavar="B", help="refit on B resamples of the runs: standard errors and 95%% intervals")
     parser.add_argument("--bootstrap-starts", type=positive_int, default=1, metavar="K", help="starts per resample: the full-data optimum plus K-1 grid starts (default 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap resamples (default 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of the bootstrap resamples, in [0, 2**32) (default 0)")
     parser.add_argument("--holdout", type=positive_float, default=None, metavar="CUT", help="also fit on the runs with C <= CUT (or N, see --holdout-by) and report the error on the rest")
     parser.add_argument("--holdout-by", choices=("C", "N"), default="C", help="quantity the held-out cut applies to (default C)")
+    parser.add_argument("--allow-duplicates", action="store_true", help="keep rows that repeat another row exactly (genuine repeats); by default they are an error")
     parser.add_argument("--per-start", action="store_true", help="include every start's objective, code and steps in the JSON")
     parser.add_argument("--output", "-o", metavar="FILE.json", help="write the result as JSON")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -95,13 +98,23 @@ def run(args: argparse.Namespace) -> int:
     tie = _ties(args.tie)
     if args.bootstrap == 1:
         raise UsageError("--bootstrap needs at least 2 resamples")
+    if args.bootstrap > LIMITS["samples"]:
+        raise UsageError(f"--bootstrap {args.bootstrap} is more resamples than allowed ({LIMITS['samples']:,})")
+    parse_starts(args.starts, label="--starts")
     if args.bootstrap_starts > 1 and not args.bootstrap:
         raise UsageError("--bootstrap-starts applies with --bootstrap B")
     output = _io.check_output_path(args.output, force=args.force, inputs=[args.runs]) if args.output else None
     runs = load_runs(
         args.runs, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
-        weight_col=args.weight_col, drop_highest=args.drop_highest,
+        weight_col=args.weight_col, drop_highest=args.drop_highest, allow_duplicates=args.allow_duplicates,
     )
+    # Checks that need the runs, before any fitting: a column the law needs never changes; a
+    # held-out cut that leaves one side empty.
+    identify.require_variation(runs, law=args.law, fixed=fixed)
+    if args.holdout is not None:
+        values = runs.C if args.holdout_by == "C" else runs.N
+        if not ((values <= args.holdout).any() and (values > args.holdout).any()):
+            raise UsageError(f"--holdout {args.holdout:g} must leave runs on both sides; {args.holdout_by} spans [{values.min():.4g}, {values.max():.4g}]")
     options: dict[str, Any] = dict(delta=args.delta, residuals=args.residuals, asymmetry=args.asymmetry, fixed=fixed or None, tie=tie, max_steps=args.max_steps)
     progress = Progress("fit", enabled=True if args.progress else None)
 
@@ -109,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = fitting.fit(runs, args.law, starts=args.starts, **options)
     t_fit = time.perf_counter() - t0
+    checks = identify.fit_warnings(result, runs)  # the design and the optimum's curvature
     data = result.to_dict(per_start=args.per_start)
+    data["warnings"] = list(result.warnings) + list(checks)
     data["runs"] = {"source": runs.source, "notes": list(runs.notes)}
     data["seconds"] = {"fit": t_fit}
 
@@ -138,11 +153,11 @@ def run(args: argparse.Namespace) -> int:
 
     if output is not None:
         _io.write_json_atomic(output, data)
-    _summary(result, boot, held, output, t_fit)
+    _summary(result, boot, held, output, t_fit, checks)
     return EXIT_OK if result.best_converged else EXIT_NOT_CONVERGED
 
 
-def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float) -> None:
+def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float, checks: tuple[str, ...] = ()) -> None:
     from jscaling.fit import _fmt
 
     status = "converged" if result.best_converged else "NOT converged"
@@ -160,7 +175,7 @@ def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float) -> 
         print(f"  compute-optimal: N_opt ~ C^{_fmt(result.a, 4)}, D_opt ~ C^{_fmt(result.b, 4)}, G = {_fmt(result.G, 4)}")
     if held is not None:
         print(f"  held out ({held.by} > {held.cut:.3g}, {held.n_test} runs): mean |error| {100 * held.mean_abs_relative_error:.3g}%, max {100 * held.max_abs_relative_error:.3g}%")
-    for w in result.warnings + (boot.warnings if boot is not None else ()):
+    for w in result.warnings + tuple(checks) + (boot.warnings if boot is not None else ()):
         print(f"  warning: {w}", file=sys.stderr)
     if not result.best_converged:
         print(f"  {result.message}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from jscaling.cli._common import EXIT_NOT_CONVERGED, EXIT_OK, Progress, nonnegative_int
+from jscaling.cli._common import EXIT_NOT_CONVERGED, EXIT_OK, Progress, nonnegative_int, seed_int
 
 __all__: list[str] = []
 
@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--loss-col", metavar="COL", help="column of final losses")
     parser.add_argument("--group-col", metavar="COL", help="column of IsoFLOP budget labels (for Approach 2)")
     parser.add_argument("--drop-highest", type=nonnegative_int, metavar="K", help="drop the K highest losses first")
+    parser.add_argument("--allow-duplicates", action="store_true", help="keep rows that repeat another row exactly (by default an error)")
     parser.add_argument("--bootstrap", type=nonnegative_int, metavar="B", help="bootstrap resamples (default 1000; 0 to skip)")
-    parser.add_argument("--seed", type=nonnegative_int, metavar="S", help="seed of the bootstrap (and of the simulated data)")
+    parser.add_argument("--seed", type=seed_int, metavar="S", help="seed of the bootstrap (and of the simulated data), in [0, 2**32)")
     parser.add_argument("--output", "-o", metavar="DIR", help="output folder (default study-output)")
     parser.add_argument("--svg", action="store_true", help="write SVG figures beside the PNGs")
     parser.add_argument("--force", action="store_true", help="replace an existing, non-empty output folder")
@@ -44,8 +45,9 @@ def resolve_config(args: argparse.Namespace):  # noqa: ANN201
     data = {k: v for k, v in {
         "path": args.runs, "n_col": args.n_col, "d_col": args.d_col, "c_col": args.c_col,
         "loss_col": args.loss_col, "group_col": args.group_col, "drop_highest": args.drop_highest,
+        "allow_duplicates": True if args.allow_duplicates else None,
     }.items() if v is not None}
-    if args.runs is None and any(k != "drop_highest" for k in data):
+    if args.runs is None and any(k not in ("drop_highest", "allow_duplicates") for k in data):
         raise ValueError("column options (--n-col, ...) need a runs file")
     updates: dict[str, dict] = {}
     if data:
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     progress.done(f"finished in {time.perf_counter() - t0:.1f} s")
     print(f"jscaling study: {result.data_description}")
     print(_report.terminal_summary(result))
+    for warning in result.warnings:
+        print(f"jscaling study: warning: {warning}", file=sys.stderr)
     print(f"\nwrote {out}/summary.md, results.json, tables and figures")
     if not result.converged:
         print(f"jscaling study: the best fit did not converge ({result.fit.message}); results written with converged: false", file=sys.stderr)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -32,7 +34,12 @@ def memory_size(text: str) -> int:
     match = _SIZE.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"expected a size like 512M or 8G, got {text!r}")
-    value = float(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper() or "_")
+    try:
+        value = float(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper() or "_")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 512M or 8G, got {text!r}") from None
+    if not math.isfinite(value) or value > 2**62:
+        raise argparse.ArgumentTypeError(f"expected a size below 4 EiB, got {text!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
     return int(value)
@@ -88,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--output must end in .npz or .csv, got {args.output!r}")
         output = _io.check_output_path(args.output, force=args.force, inputs=[args.params])
     dtype = np.dtype(args.dtype)
+    _check_params_fit(params, dtype)
     progress = Progress("surface", enabled=True if args.progress else None)
     arrays: dict[str, np.ndarray]
     t0 = time.perf_counter()
     if isoflop:
         C = parse_range("--budgets", args.budgets) if args.budgets is not None else np.asarray(args.budget, dtype=np.float64)
+        _check_tokens(C, N)
         best = surface.isoflop_min(law, params, C, N, dtype=dtype, progress=progress)
         arrays = {"C": C, "N": N, "N_opt": best.N, "D_opt": best.D, "loss_opt": best.loss}
         if not args.min_only:
@@ -115,6 +124,34 @@ def run(args: argparse.Namespace) -> int:
         _write(output, arrays, isoflop)
         print(f"wrote {output}")
     return EXIT_OK
+
+
+def _check_tokens(C: np.ndarray, N: np.ndarray) -> None:
+    """Iso-FLOP mode: every D = C / (6 N) the outputs hold must lie in float64's normal range."""
+    info = np.finfo(np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        low, high = C.min() / (6.0 * N.max()), C.max() / (6.0 * N.min())
+    if not low >= info.tiny:
+        e = math.log10(C.min()) - math.log10(6.0) - math.log10(N.max())
+        shown = f"{10 ** (e - math.floor(e)):.3g}e{math.floor(e):+d}"
+        raise UsageError(f"the budget C = {C.min():g} with N up to {N.max():g} gives D = C / (6 N) = {shown} tokens, "
+                         "below float64's range; raise the budget or lower the largest N")
+    if not high <= info.max:
+        raise UsageError(f"the budget C = {C.max():g} with N down to {N.min():g} gives D = C / (6 N) above float64's range; "
+                         "lower the budget or raise the smallest N")
+
+
+def _check_params_fit(params: Any, dtype: np.dtype) -> None:
+    """Every parameter must survive the cast to `dtype` (1e300 is fine in float64, inf in float32)."""
+    info = np.finfo(dtype)
+    for name, value in params._asdict().items():
+        values = np.asarray(value, dtype=np.float64)
+        big = np.abs(values) > info.max
+        if big.any():
+            raise UsageError(f"parameter {name} = {values[big].flat[0]:g} overflows {dtype}; use --dtype float64")
+        small = (values != 0) & (np.abs(values) < info.tiny)
+        if small.any():
+            raise UsageError(f"parameter {name} = {values[small].flat[0]:g} underflows {dtype}; use --dtype float64")
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray], isoflop: bool) -> None:
