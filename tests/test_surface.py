@@ -166,7 +166,7 @@ def test_second_call_of_same_shape_does_not_recompile(rng):
     js.evaluate("chinchilla", P_H, N, D)
     js.evaluate("chinchilla", _random_params(rng, 3), N, D)
     before = sizes()
-    assert before[0] >= 1 and before[1] >= 1
+    assert sum(before) >= 2
     js.evaluate("chinchilla", _random_params(rng), N * 2, D * 3)
     js.evaluate("chinchilla", _random_params(rng, 3), N * 2, D * 3)
     assert sizes() == before
@@ -280,3 +280,19 @@ def test_sharded_over_four_devices_equals_one(tmp_path, rng):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"pairs": True, "pairs_batch": True, "grid": True, "argmin": True}
+
+
+def test_device_arrays_are_used_in_place(rng):
+    import jax.numpy as jnp
+
+    N, D = 10 ** rng.uniform(6, 12, 1000), 10 ** rng.uniform(8, 13, 1000)
+    expected = js.evaluate("chinchilla", P_H, N, D)
+    got = js.evaluate("chinchilla", P_H, jnp.asarray(N, jnp.float32), jnp.asarray(D, jnp.float32))
+    np.testing.assert_array_equal(got, expected)
+    batch = _random_params(rng, 3)
+    np.testing.assert_array_equal(
+        js.evaluate("chinchilla", batch, jnp.asarray(N, jnp.float32), jnp.asarray(D, jnp.float32), scratch_bytes=20_000),
+        js.evaluate("chinchilla", batch, N, D),
+    )
+    with pytest.raises(ValueError, match="^N must be positive and finite.*at flat index 3"):
+        js.evaluate("chinchilla", P_H, jnp.asarray([1e9, 2e9, 3e9, -1.0]), jnp.ones(4) * 1e10)
