@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from jscaling import _io, surface
+from jscaling import _io
 from jscaling.laws import CHINCHILLA, ChinchillaParams
 
 __all__: list[str] = []
@@ -173,16 +173,11 @@ def write_figures(result: Any, folder: Path, *, svg: bool = False) -> list[str]:
         written.extend(f"{name}.{fmt}" for fmt in formats)
 
     if runs.group is not None:
-        minima = None
-        if result.approach2 is not None:
-            a2 = result.approach2
-            minima = (np.asarray(a2.N_opt)[np.asarray(a2.usable)], np.asarray(a2.loss_opt)[np.asarray(a2.usable)])
         fig = Figure(figsize=(7.5, 5.2), layout="constrained")
         ax = fig.add_subplot()
         plot.isoflop_curves(runs.N, runs.loss, runs.C, law=CHINCHILLA, params=fit.params, minima=_minima_for_plot(result), ax=ax)
         ax.set_title("IsoFLOP profiles: runs, Approach 3 fit and minima")
         save(fig, "isoflop")
-        del minima
 
     fig = Figure(figsize=(7.5, 5.8), layout="constrained")
     ax = fig.add_subplot()

@@ -40,11 +40,11 @@ from jscaling.fit import (
     _default_starts,
     _fmt,
     _log_G,
-    _nonnegative,
     _resolve_form,
     _run_program,
     _starts_matrix,
     fit,
+    solver_options,
 )
 from jscaling.laws import ChinchillaParams, Law, as_law
 from jscaling.objective import DEFAULT_DELTA, check_options, check_weights, fit_data, parameterisation
@@ -216,10 +216,7 @@ def bootstrap(
     form = _resolve_form(law, fit_result.raw)
     delta_v, asym_v, spec = check_options(delta=delta, residuals=residuals, asymmetry=asymmetry, reduction=reduction)
     w = check_weights(runs, weights)
-    max_steps = _validate.check_int("max_steps", max_steps, minimum=1)
-    gtol = _nonnegative("gtol", gtol)
-    ftol = _nonnegative("ftol", ftol)
-    dtype = _runtime.resolve_dtype(dtype, default=np.float64)
+    max_steps, gtol, ftol, dtype = solver_options(max_steps, gtol, ftol, dtype)
     param = parameterisation(form, fixed, tie)
 
     key_resample, key_starts = jax.random.split(key)

@@ -15,7 +15,6 @@ import dataclasses
 from typing import Any
 
 import jax
-import numpy as np
 
 from jscaling import _validate
 

@@ -877,10 +877,7 @@ def fit(
     form = _resolve_form(law, starts if hasattr(starts, "_fields") else None)
     delta, asymmetry, spec = check_options(delta=delta, residuals=residuals, asymmetry=asymmetry, reduction=reduction)
     w = check_weights(runs, weights)
-    max_steps = _validate.check_int("max_steps", max_steps, minimum=1)
-    gtol = _nonnegative("gtol", gtol)
-    ftol = _nonnegative("ftol", ftol)
-    dtype = _runtime.resolve_dtype(dtype, default=np.float64)
+    max_steps, gtol, ftol, dtype = solver_options(max_steps, gtol, ftol, dtype)
     param = parameterisation(form, fixed, tie)
     runs.require(param.n_free, what=f"the {form.name} law")
     spec_starts = _parse_starts(starts)
@@ -925,6 +922,16 @@ def fit(
     if throw and not result.best_converged:
         raise FitError(f"the best start did not converge: {result.message}")
     return result
+
+
+def solver_options(max_steps: Any, gtol: Any, ftol: Any, dtype: Any) -> tuple[int, float, float, np.dtype]:
+    """Checked solver controls, shared by `fit` and `jscaling.bootstrap.bootstrap`."""
+    return (
+        _validate.check_int("max_steps", max_steps, minimum=1),
+        _nonnegative("gtol", gtol),
+        _nonnegative("ftol", ftol),
+        _runtime.resolve_dtype(dtype, default=np.float64),
+    )
 
 
 def _nonnegative(name: str, value: Any) -> float:

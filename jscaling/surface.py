@@ -307,21 +307,6 @@ class _Writer:
         return self.out
 
 
-def _pipelined(launches: Any, collect: Callable[..., None]) -> None:
-    """Dispatches chunk i+1 before collecting chunk i, so device work overlaps host copies.
-
-    `launches` yields `(context, outputs)` with `outputs` still computing (JAX dispatches
-    asynchronously); `collect(context, outputs)` moves one chunk's outputs to the host.
-    """
-    pending = None
-    for item in launches:
-        if pending is not None:
-            collect(*pending)
-        pending = item
-    if pending is not None:
-        collect(*pending)
-
-
 def _run_tiles(
     kernel: Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]],
     params: Any,
@@ -363,7 +348,7 @@ def _run_tiles(
         if progress is not None:
             progress(done[0], total)
 
-    _pipelined(launches(), collect)
+    _runtime.pipelined(launches(), collect)
 
 
 def _run_pairs(params: Any, law: Law, N: np.ndarray, D: np.ndarray, budget: _Budget, writer: _Writer, progress: Progress | None) -> None:
@@ -391,7 +376,7 @@ def _run_pairs(params: Any, law: Law, N: np.ndarray, D: np.ndarray, budget: _Bud
         if progress is not None:
             progress(e, n)
 
-    _pipelined(launches(), collect)
+    _runtime.pipelined(launches(), collect)
 
 
 def _to_device(x: np.ndarray | jax.Array, mesh: Any) -> tuple[jax.Array, bool]:
@@ -674,7 +659,7 @@ def isoflop_min(
             if progress is not None:
                 progress(r1 * M, K * M)
 
-        _pipelined(launches(), collect)
+        _runtime.pipelined(launches(), collect)
     bad = ~np.isfinite(best)
     if bad.any():
         *p, i = (int(j) for j in np.unravel_index(int(np.argmax(bad)), bad.shape))

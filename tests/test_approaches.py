@@ -10,7 +10,6 @@ import jax
 import numpy as np
 import pytest
 
-import jscaling
 from jscaling import surface
 from jscaling._io import dumps_json
 from jscaling.data import Runs, load_runs, simulate_isoflop_sweep

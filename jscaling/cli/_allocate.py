@@ -18,33 +18,15 @@ from jscaling.cli._common import (
     UsageError,
     add_law_source,
     law_source,
+    nonnegative_float,
     parse_range,
+    percentile,
     positive_float,
 )
 
 __all__: list[str] = []
 
 _SHOWN = 12  # rows printed to stdout before eliding
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def _percentile(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"expected a percentile in [0, 100], got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,11 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="instead of budgets: report the smallest budget reaching each loss")
     parser.add_argument("--max-tokens", type=positive_float, default=None, metavar="U",
                         help="cap on unique training tokens; more tokens repeat epochs (data-constrained law)")
-    parser.add_argument("--inference-tokens", type=_nonnegative_float, default=None, metavar="T",
+    parser.add_argument("--inference-tokens", type=nonnegative_float, default=None, metavar="T",
                         help="tokens served at inference: the budget pays 6 N D + 2 N T (Sardana et al. 2024)")
     parser.add_argument("--n-range", metavar="LO:HI", help="allowed parameters N (default 1:1e30)")
     parser.add_argument("--d-range", metavar="LO:HI", help="allowed training tokens D (default 1:1e30)")
-    parser.add_argument("--percentiles", type=_percentile, nargs="+", metavar="Q",
+    parser.add_argument("--percentiles", type=percentile, nargs="+", metavar="Q",
                         help="percentiles of the bootstrap bands (default 2.5 50 97.5)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write .json ({'rows': [...], ...}) or .csv")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")

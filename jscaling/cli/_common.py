@@ -73,46 +73,33 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite positive number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
+def _number(kind: type, ok: Any, expected: str) -> Any:
+    """An argparse type: `text` parsed as `kind`, accepted when `ok(value)`."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """argparse type: a PRNG seed, an integer in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
+"""argparse type: a finite positive number."""
+nonnegative_float = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+"""argparse type: a finite number >= 0."""
+percentile = _number(float, lambda v: 0 <= v <= 100, "a percentile in [0, 100]")
+"""argparse type: a percentile."""
+positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+"""argparse type: an integer >= 1."""
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+"""argparse type: an integer >= 0."""
+seed_int = _number(int, lambda v: 0 <= v < 2**32, "a seed in [0, 2**32)")
+"""argparse type: a PRNG seed, an integer in [0, 2**32)."""
 
 
 def log_range(name: str, lo: float, hi: float, num: int) -> np.ndarray:
