@@ -89,6 +89,8 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from jscaling import _runtime, _validate, laws
+from jscaling._params import prepare_params
+from jscaling._repr import span
 from jscaling.compute import FLOPS_PER_PARAM_TOKEN
 from jscaling.laws import (
     ChinchillaLogParams,
@@ -97,7 +99,6 @@ from jscaling.laws import (
     Law,
     LossFn,
 )
-from jscaling._params import prepare_params
 
 __all__ = [
     "Allocation",
@@ -209,9 +210,9 @@ class Allocation:
 
     def __repr__(self) -> str:
         batch = "" if self.batch_size is None else f", P={self.batch_size}"
-        extra = "" if self.target_loss is None else f", target_loss={_span(self.target_loss, '.5g')}"
+        extra = "" if self.target_loss is None else f", target_loss={span(self.target_loss, '.5g')}"
         if self.inference_tokens is not None:
-            extra += f", inference_tokens={_span(self.inference_tokens, '.4g')}"
+            extra += f", inference_tokens={span(self.inference_tokens, '.4g')}"
         flags = ""
         if np.any(self.at_edge):
             flags += f", at_edge={int(np.count_nonzero(self.at_edge))}"
@@ -221,8 +222,8 @@ class Allocation:
         count = "" if np.ndim(self.N) == 0 else f"{what}={np.shape(self.N)[-1]}, "
         return (
             f"Allocation({count}law={self.law!r}, method={self.method!r}{batch}{extra}, "
-            f"C={_span(self.C, '.4g')} FLOPs, N={_span(self.N, '.4g')}, D={_span(self.D, '.4g')}, "
-            f"tokens/param={_span(self.tokens_per_param, '.4g')}, loss={_span(self.loss, '.5g')}{flags})"
+            f"C={span(self.C, '.4g')} FLOPs, N={span(self.N, '.4g')}, D={span(self.D, '.4g')}, "
+            f"tokens/param={span(self.tokens_per_param, '.4g')}, loss={span(self.loss, '.5g')}{flags})"
         )
 
 
@@ -288,8 +289,9 @@ class AllocationBands:
         return (
             f"AllocationBands({what}={np.shape(self.N)[-1]}, law={self.law!r}, method={self.method!r}, "
             f"P={self.batch_size}, percentiles={list(self.percentiles)}, "
-            f"N p{lo:g}..p{hi:g}=[{_span(self.N[0], '.3g')} .. {_span(self.N[-1], '.3g')}], "
-            f"tokens/param p{lo:g}..p{hi:g}=[{_span(self.tokens_per_param[0], '.3g')} .. {_span(self.tokens_per_param[-1], '.3g')}])"
+            f"N p{lo:g}={span(self.N[0], '.3g')}, N p{hi:g}={span(self.N[-1], '.3g')}, "
+            f"tokens/param p{lo:g}={span(self.tokens_per_param[0], '.3g')}, "
+            f"tokens/param p{hi:g}={span(self.tokens_per_param[-1], '.3g')})"
         )
 
 
@@ -301,14 +303,6 @@ def _rows(columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     lists = {k: v.tolist() for k, v in columns.items()}
     n = len(next(iter(lists.values()))) if lists else 0
     return [{k: v[i] for k, v in lists.items()} for i in range(n)]
-
-
-def _span(x: np.ndarray | None, fmt: str) -> str:
-    x = np.asarray(x)
-    if x.size == 1:
-        return format(float(x.reshape(-1)[0]), fmt)
-    lo, hi = float(np.min(x)), float(np.max(x))
-    return format(lo, fmt) if lo == hi else f"[{format(lo, fmt)}, {format(hi, fmt)}]"
 
 
 class FrontierConstants(NamedTuple):

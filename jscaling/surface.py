@@ -39,6 +39,7 @@ from jax.sharding import PartitionSpec
 
 from jscaling import _runtime, _validate
 from jscaling._params import prepare_params
+from jscaling._repr import span
 from jscaling.compute import FLOPS_PER_PARAM_TOKEN
 from jscaling.laws import Law, LossFn, as_law
 
@@ -595,9 +596,7 @@ class IsoflopMin:
         batch = "" if self.loss.ndim == 1 else f", P={self.loss.shape[0]}"
         return (
             f"IsoflopMin(budgets={self.C.shape[0]}{batch}, "
-            f"C=[{self.C.min():.3g}, {self.C.max():.3g}] FLOPs, "
-            f"N=[{np.min(self.N):.3g}, {np.max(self.N):.3g}], "
-            f"loss=[{np.min(self.loss):.4g}, {np.max(self.loss):.4g}], "
+            f"C={span(self.C, '.3g')} FLOPs, N={span(self.N, '.3g')}, loss={span(self.loss, '.4g')}, "
             f"at_edge={int(np.count_nonzero(self.at_edge))})"
         )
 

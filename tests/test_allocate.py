@@ -353,6 +353,11 @@ def test_rows_repr_and_public_surface():
     text = repr(a)
     assert "law='chinchilla'" in text and "method='search'" in text and "at_edge=1" in text
     assert "N=4.036e+10" in repr(allocate.compute_optimal(P_UNROUNDED, GOPHER))
+    # values appear in budget order, not as a sorted range (a falling loss must read as falling)
+    two = allocate.compute_optimal(P_H, [1e21, 1e23])
+    assert f"loss=[{two.loss[0]:.5g}, {two.loss[1]:.5g}]" in repr(two) and two.loss[0] > two.loss[1]
+    many = allocate.compute_optimal(P_H, np.logspace(19, 25, 7))
+    assert f"C=[1e+19, 1e+20, ..., 1e+25] FLOPs" in repr(many)
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.N = None  # type: ignore[misc]
     for name in allocate.__all__:

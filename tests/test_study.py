@@ -123,6 +123,15 @@ def test_existing_output_needs_force_and_input_is_never_replaced(default_study, 
     assert runs.read_text() == "N,D,loss\n1e8,1e9,3.0\n"
 
 
+def test_readme_first_command_runs_twice(tmp_path, capsys):
+    """README's main job passes --force to a folder that may not exist yet, and may be rerun."""
+    out = tmp_path / "study-output"
+    for _ in range(2):
+        assert main(["study", "--bootstrap", "0", "--output", str(out), "--force"]) == 0
+        assert (out / "summary.md").exists() and (out / "results.json").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
 def test_bad_runs_file_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty.csv").write_text("")
