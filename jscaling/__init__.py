@@ -33,6 +33,7 @@ from jscaling import (
     study,
     surface,
 )
+from jscaling._cache import enable_compilation_cache
 from jscaling._xla import enable_fast_cpu_kernels
 from jscaling.compute import ModelShape, training_flops
 from jscaling.data import Runs, load_runs
@@ -67,6 +68,7 @@ __all__ = [
     "presets",
     "study",
     "surface",
+    "enable_compilation_cache",
     "enable_fast_cpu_kernels",
     "ModelShape",
     "training_flops",

@@ -13,6 +13,9 @@ import pytest
 # YNNPACK elementwise kernels (jscaling/_xla.py) when it starts JAX, and CLI tests call it
 # in-process. test_xla.py checks the fast path separately, in a subprocess.
 os.environ["JSCALING_FAST_CPU"] = "0"
+# Nor does it keep compiled programs on disk (jscaling/_cache.py): tests start cold and write
+# nothing outside their temporary folders; test_cache.py checks the cache in a subprocess.
+os.environ["JSCALING_CACHE_DIR"] = "0"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "svg_extracted_data.csv"

@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
+    from jscaling._cache import enable_compilation_cache
     from jscaling._xla import enable_fast_cpu_kernels
 
     enable_fast_cpu_kernels()  # before JAX starts; see jscaling/_xla.py
+    enable_compilation_cache()  # before the first compilation; see jscaling/_cache.py
     from jscaling.cli._common import run_command
 
     parser = build_parser()
