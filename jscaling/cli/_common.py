@@ -129,6 +129,14 @@ def parse_range(name: str, text: str) -> np.ndarray:
     return log_range(name, lo, hi, num)
 
 
+def add_run_columns(parser: argparse.ArgumentParser) -> None:
+    """The runs file's column options, shared by `fit` and `study`."""
+    parser.add_argument("--n-col", metavar="COL", help="column of parameters N (default: a common name such as N or params)")
+    parser.add_argument("--d-col", metavar="COL", help="column of training tokens D")
+    parser.add_argument("--c-col", metavar="COL", help="column of training FLOPs C; without a tokens column, D = C / (6 N)")
+    parser.add_argument("--loss-col", metavar="COL", help="column of final losses (nats per token)")
+
+
 def add_law_source(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """`--preset NAME | --params FILE.json`, with `--law` and `--unique-tokens`."""
     group = parser.add_mutually_exclusive_group(required=required)

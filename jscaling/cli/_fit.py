@@ -9,17 +9,18 @@ import time
 from typing import Any
 
 from jscaling import _io, identify
-from jscaling.config import LIMITS, parse_starts
 from jscaling.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     Progress,
     UsageError,
+    add_run_columns,
     nonnegative_int,
     positive_float,
     positive_int,
     seed_int,
 )
+from jscaling.config import LIMITS, parse_starts
 
 __all__: list[str] = []
 
@@ -37,10 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "start did not converge (the JSON is still written), 2 on bad input.",
     )
     parser.add_argument("runs", metavar="RUNS.csv", help="CSV with a header row, one run per row")
-    parser.add_argument("--n-col", metavar="COL", help="column of parameters N (default: a common name such as N or params)")
-    parser.add_argument("--d-col", metavar="COL", help="column of training tokens D")
-    parser.add_argument("--c-col", metavar="COL", help="column of training FLOPs C; without a tokens column, D = C / (6 N)")
-    parser.add_argument("--loss-col", metavar="COL", help="column of final losses (nats per token)")
+    add_run_columns(parser)
     parser.add_argument("--weight-col", metavar="COL", help="column of per-run weights in the objective")
     parser.add_argument("--law", choices=_LAWS, default="chinchilla", help="law to fit (default chinchilla; kaplan-n/-d are single-variable power laws)")
     parser.add_argument("--drop-highest", type=nonnegative_int, default=0, metavar="K", help="drop the K highest losses first (Besiroglu et al. drop 5)")

@@ -6,7 +6,14 @@ import argparse
 import sys
 import time
 
-from jscaling.cli._common import EXIT_NOT_CONVERGED, EXIT_OK, Progress, nonnegative_int, seed_int
+from jscaling.cli._common import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    Progress,
+    add_run_columns,
+    nonnegative_int,
+    seed_int,
+)
 
 __all__: list[str] = []
 
@@ -22,10 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("runs", nargs="?", metavar="RUNS.csv", help="training runs (CSV with a header row); omit for the built-in default")
     parser.add_argument("--config", metavar="STUDY.toml", help="a study configuration file (see jscaling.config)")
-    parser.add_argument("--n-col", metavar="COL", help="column of parameters N")
-    parser.add_argument("--d-col", metavar="COL", help="column of training tokens D")
-    parser.add_argument("--c-col", metavar="COL", help="column of training FLOPs C (D = C / 6N when there is no D column)")
-    parser.add_argument("--loss-col", metavar="COL", help="column of final losses")
+    add_run_columns(parser)
     parser.add_argument("--group-col", metavar="COL", help="column of IsoFLOP budget labels (for Approach 2)")
     parser.add_argument("--drop-highest", type=nonnegative_int, metavar="K", help="drop the K highest losses first")
     parser.add_argument("--allow-duplicates", action="store_true", help="keep rows that repeat another row exactly (by default an error)")
