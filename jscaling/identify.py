@@ -328,11 +328,12 @@ def fit_warnings(result: Any, runs: Runs) -> tuple[str, ...]:
             data = fit_data(runs, check_weights(runs, None), spec.residuals, jnp.float64)
             # Pad the runs to a power of two with zero weight (they add nothing to the sums),
             # so that one compiled Hessian serves fits of many sizes.
+            # numpy pads: an eager `jnp.pad` would compile a program for every new run count.
             n = int(data.target.shape[-1])
             pad = (1 << max(n - 1, 1).bit_length()) - n
-            log_x = jnp.pad(jnp.asarray(data.log_x), [(0, 0)] * (jnp.ndim(data.log_x) - 1) + [(0, pad)], mode="edge")
-            target = jnp.pad(jnp.asarray(data.target), (0, pad), mode="edge")
-            weight = jnp.pad(jnp.asarray(data.weight), (0, pad))
+            log_x = np.pad(np.asarray(data.log_x), [(0, 0), (0, pad)], mode="edge")
+            target = np.pad(np.asarray(data.target), (0, pad), mode="edge")
+            weight = np.pad(np.asarray(data.weight), (0, pad))
             H = _free_hessian(
                 jnp.asarray(free0), jnp.asarray(raw), log_x, target, weight, jnp.asarray(delta), jnp.asarray(asymmetry),
                 form=form, index=tuple(param.index), spec=spec,

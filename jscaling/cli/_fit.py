@@ -120,9 +120,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = fitting.fit(runs, args.law, starts=args.starts, **options)
     t_fit = time.perf_counter() - t0
-    checks = identify.fit_warnings(result, runs)  # the design and the optimum's curvature
-    data = result.to_dict(per_start=args.per_start)
-    data["warnings"] = list(result.warnings) + list(checks)
+    data = result.to_dict(per_start=args.per_start)  # its warnings include the design and curvature checks
     data["runs"] = {"source": runs.source, "notes": list(runs.notes)}
     data["seconds"] = {"fit": t_fit}
 
@@ -151,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
 
     if output is not None:
         _io.write_json_atomic(output, data)
-    _summary(result, boot, held, output, t_fit, checks)
+    _summary(result, boot, held, output, t_fit)
     return EXIT_OK if result.best_converged else EXIT_NOT_CONVERGED
 
 
-def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float, checks: tuple[str, ...] = ()) -> None:
+def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float) -> None:
     from jscaling.fit import _fmt
 
     status = "converged" if result.best_converged else "NOT converged"
@@ -173,7 +171,7 @@ def _summary(result: Any, boot: Any, held: Any, output: Any, seconds: float, che
         print(f"  compute-optimal: N_opt ~ C^{_fmt(result.a, 4)}, D_opt ~ C^{_fmt(result.b, 4)}, G = {_fmt(result.G, 4)}")
     if held is not None:
         print(f"  held out ({held.by} > {held.cut:.3g}, {held.n_test} runs): mean |error| {100 * held.mean_abs_relative_error:.3g}%, max {100 * held.max_abs_relative_error:.3g}%")
-    for w in result.warnings + tuple(checks) + (boot.warnings if boot is not None else ()):
+    for w in result.warnings + (boot.warnings if boot is not None else ()):
         print(f"  warning: {w}", file=sys.stderr)
     if not result.best_converged:
         print(f"  {result.message}", file=sys.stderr)
