@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from jscaling import laws
+from jscaling import distributed, laws
 
 __all__: list[str] = []
 
@@ -159,7 +159,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         raise_if_interrupted()  # an interrupt lost in a callback still stops the commit
-        if _is_writer():
+        if distributed.is_writer():
             os.replace(tmp_path, target)
         else:  # in a multi-host job, process 0 alone writes
             tmp_path.unlink()
@@ -169,16 +169,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def existing_file(path: str | os.PathLike[str], kind: str) -> Path:
+    """`path` as a Path, or a ValueError naming the `kind` of input file when it is missing or a folder."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{kind} file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise ValueError(f"{kind} file {str(p)!r} is a folder")
+    return p
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _is_writer() -> bool:
-    import jax
-
-    return jax.process_count() == 1 or jax.process_index() == 0
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -356,11 +360,7 @@ def load_params_file(path: str | os.PathLike[str]) -> tuple[str, Any, Any | None
     fit --bootstrap` writes), only those samples are returned, as the bootstrap's own summaries
     use only those. Every problem is a ValueError naming the file and the key.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"params file {str(p)!r} does not exist")
-    if p.is_dir():
-        raise ValueError(f"params file {str(p)!r} is a folder")
+    p = existing_file(path, "params")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

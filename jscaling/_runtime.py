@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -49,10 +50,6 @@ def x64_scope(enabled: bool = True) -> Iterator[None]:
 
 def dtype_scope(dtype: np.dtype) -> contextlib.AbstractContextManager[None]:
     return x64_scope(np.dtype(dtype) == np.float64)
-
-
-def is_tracer(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
 
 
 def host_memory_bytes() -> int:
@@ -109,10 +106,6 @@ def batch_mesh() -> Mesh | None:
     return _mesh(devices)
 
 
-def device_count() -> int:
-    return jax.device_count()
-
-
 def shard_leading(x: Any, mesh: Mesh | None) -> Any:
     """Places `x` with its leading axis split over `mesh` (replicated when it is None)."""
     if mesh is None:
@@ -130,12 +123,16 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
-    """`x` with its last row repeated until it has `size` rows (a valid value, not zeros)."""
-    x = np.asarray(x)
+def pad_rows(x: np.ndarray | jax.Array, size: int) -> np.ndarray | jax.Array:
+    """`x` with its last row repeated until it has `size` rows (a valid value, not zeros).
+
+    A JAX array stays on its device; anything else becomes a numpy array.
+    """
+    xp = jnp if isinstance(x, jax.Array) else np
+    x = x if xp is jnp else np.asarray(x)
     if x.shape[0] == size:
         return x
-    return np.concatenate([x, np.repeat(x[-1:], size - x.shape[0], axis=0)])
+    return xp.concatenate([x, xp.repeat(x[-1:], size - x.shape[0], axis=0)])
 
 
 def batch_spec() -> PartitionSpec:

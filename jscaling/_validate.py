@@ -14,7 +14,8 @@ import numpy as np
 __all__: list[str] = []
 
 
-def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
+def first_bad(mask: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True entry of `mask` (for messages that name where)."""
     index = np.unravel_index(int(np.argmax(mask)), mask.shape)
     return tuple(int(i) for i in index)
 
@@ -52,7 +53,7 @@ def _value(array: np.ndarray, index: tuple[int, ...]) -> str:
 def check_finite(name: str, array: np.ndarray, *, note: str = "") -> None:
     bad = ~np.isfinite(array)
     if bad.any():
-        index = _first_bad(bad)
+        index = first_bad(bad)
         raise ValueError(f"{name} must be finite{note}; found {_value(array, index)}{_format_index(index)}")
 
 
@@ -61,7 +62,7 @@ def check_positive(name: str, array: np.ndarray, *, note: str = "") -> None:
     check_finite(name, array, note=note)
     bad = ~(array > 0)
     if bad.any():
-        index = _first_bad(bad)
+        index = first_bad(bad)
         raise ValueError(f"{name} must be positive{note}; found {_value(array, index)}{_format_index(index)}")
 
 

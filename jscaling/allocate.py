@@ -374,7 +374,7 @@ def _chinchilla_arrays(params: Any, what: str) -> tuple[np.ndarray, ...]:
     for name, value in (("alpha", alpha), ("beta", beta)):
         bad = ~(value > 0)
         if bad.any():
-            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            i = _validate.first_bad(bad)
             where = f" (parameter set {i[0]})" if i else ""
             raise ValueError(f"parameter {name} must be positive for a compute-optimal frontier; found {float(value[i])!r}{where}")
     return E, log_A, log_B, alpha, beta
@@ -484,7 +484,7 @@ def _check_above_E(target: np.ndarray, E: np.ndarray) -> None:
     Tb, Eb = np.broadcast_arrays(target, _lead(E, target.ndim))
     bad = ~(Tb > Eb)
     if bad.any():
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        index = _validate.first_bad(bad)
         where = f" for parameter set {index[0]}" if E.ndim else ""
         at = f" (index {index[-1]})" if target.ndim else ""
         raise ValueError(
@@ -527,7 +527,7 @@ def _check_nonnegative(name: str, value: ArrayLike) -> np.ndarray:
     _validate.check_finite(name, x)
     bad = x < 0
     if bad.any():
-        i = tuple(int(j) for j in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        i = _validate.first_bad(bad)
         raise ValueError(f"{name} must be >= 0; found {float(x[i])!r}{' at index ' + str(i[0]) if i else ''}")
     return x
 
@@ -601,7 +601,7 @@ def _run_chunks(
     def launches() -> Any:
         for s in range(0, K, chunk):
             e = min(s + chunk, K)
-            yield (s, e), call([_pad(v[s:e], chunk) for v in columns])
+            yield (s, e), call([_runtime.pad_rows(v[s:e], chunk) for v in columns])
 
     def collect(span: tuple[int, int], res: tuple[jax.Array, ...]) -> None:
         s, e = span
@@ -612,10 +612,6 @@ def _run_chunks(
             progress(e, K)
 
     _runtime.pipelined(launches(), collect)
-
-
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
-    return x if x.shape[0] == size else np.pad(x, (0, size - x.shape[0]), mode="edge")
 
 
 # --------------------------------------------------------------------------- kernels
@@ -995,7 +991,7 @@ def _check_spendable(
 def _check_finite_result(loss: np.ndarray, key: np.ndarray, name: str) -> None:
     bad = ~np.isfinite(loss)
     if bad.any():
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        index = _validate.first_bad(bad)
         where = f"parameter set {index[0]}, " if len(index) > key.ndim else ""
         k = index[-1] if key.ndim else ()
         label = f"{name}[{index[-1]}]" if key.ndim else name
@@ -1047,7 +1043,7 @@ def _solve_targets(
         )
     N, D, loss, at_edge, converged, reachable, lowest = (o.reshape(lead + T.shape) for o in out)
     if not reachable.all():
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(~reachable)), reachable.shape))
+        index = _validate.first_bad(~reachable)
         where = f" for parameter set {index[0]}" if P is not None else ""
         at = f" (index {index[-1]})" if T.ndim else ""
         cap = "" if U is None else f", {U:.4g} unique tokens"

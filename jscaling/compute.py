@@ -39,7 +39,7 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 def _check(name: str, value: ArrayLike) -> None:
     if isinstance(value, jax.core.Tracer):
         return
-    _validate.check_positive(name, _validate.as_float_array(name, value))
+    _validate.positive_array(name, value)
 
 
 def training_flops(N: ArrayLike, D: ArrayLike, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> ArrayLike:

@@ -48,11 +48,13 @@ import dataclasses
 import difflib
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
+from jscaling import _io
 from jscaling.presets import preset_names
 
 __all__ = ["StudyConfig", "load_config", "DEFAULT_BUDGETS", "LIMITS", "parse_budgets", "parse_starts"]
@@ -355,11 +357,7 @@ def _section(name: str, values: Mapping[str, Any], *, where: str) -> Any:
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:
     """Reads and validates a study TOML file; relative data paths are taken from its folder."""
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"config file {str(p)!r} does not exist")
-    if p.is_dir():
-        raise ValueError(f"config file {str(p)!r} is a folder")
+    p = _io.existing_file(path, "config")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

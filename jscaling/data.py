@@ -17,12 +17,12 @@ import difflib
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
+from jscaling import _io
 from jscaling.compute import FLOPS_PER_PARAM_TOKEN
 
 __all__ = ["Runs", "load_runs", "simulate_isoflop_sweep", "group_budgets", "DEFAULT_COLUMNS"]
@@ -279,12 +279,8 @@ def load_runs(
             cell is empty; every weight is 0: the message names the file, the row and line, and
             the column.
     """
-    p = Path(path)
+    p = _io.existing_file(path, "runs")
     src = str(p)
-    if not p.exists():
-        raise ValueError(f"runs file {src!r} does not exist")
-    if p.is_dir():
-        raise ValueError(f"runs file {src!r} is a folder")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -314,13 +310,7 @@ def load_runs(
         raise ValueError(f"{src}: need a tokens column (--d-col) or a FLOPs column (--c-col)")
     i_L = _resolve_column("loss", loss_col, header, src, required=True)
     i_W = _resolve_column("weight", weight_col, header, src, required=True) if weight_col is not None else None
-    i_G = None
-    if group_col is not None:
-        if group_col not in header:
-            close = difflib.get_close_matches(group_col, header, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{src}: no column {group_col!r} (for group); the columns are {', '.join(map(repr, header))}{hint}")
-        i_G = header.index(group_col)
+    i_G = _resolve_column("group", group_col, header, src, required=True) if group_col is not None else None
 
     wanted = [(role, i) for role, i in (("N", i_N), ("D", i_D), ("C", i_C), ("loss", i_L), ("weight", i_W)) if i is not None]
     values = {role: np.empty(len(body)) for role, _ in wanted}

@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jscaling import _io, _report, allocate, approaches, identify, surface
+from jscaling import _io, _report, allocate, approaches, distributed, identify, surface
 from jscaling import fit as fitting
 from jscaling.bootstrap import bootstrap
 from jscaling.config import StudyConfig, parse_budgets, parse_starts
@@ -301,10 +301,10 @@ def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: b
         figures = _report.write_figures(result, tmp, svg=svg)
         (tmp / "summary.md").write_text(_report.summary_markdown(result, figures), encoding="utf-8")
         (tmp / "config.toml").write_text(result.config.to_toml(), encoding="utf-8")
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~_io._umask())
         _io.raise_if_interrupted()  # an interrupt lost in a callback still stops the commit
         with _io.interrupts_deferred():
-            if not _io._is_writer():
+            if not distributed.is_writer():
                 shutil.rmtree(tmp)
                 return out
             if out.exists():
@@ -319,9 +319,3 @@ def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: b
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

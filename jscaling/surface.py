@@ -187,7 +187,6 @@ def _isoflop_min_sharded(law: Law, k: float, row_tile: int, batched: bool, mesh:
 
 @dataclasses.dataclass(frozen=True)
 class _Budget:
-    dtype: np.dtype
     scratch_points: int  # points per chunk, all parameter sets together
     mesh: Any
     n_devices: int
@@ -201,7 +200,7 @@ def _budget(dtype: np.dtype, P: int | None, scratch_bytes: int | None) -> _Budge
     if points < 8 * n_devices:
         need = 8 * n_devices * _BYTES_PER_POINT * dtype.itemsize * (P or 1)
         raise ValueError(f"scratch_bytes={scratch} is too small for {P or 1} parameter set(s) in {dtype}: it needs at least {need}")
-    return _Budget(dtype, int(points), mesh, n_devices)
+    return _Budget(int(points), mesh, n_devices)
 
 
 def _tile_scratch(scratch_bytes: int | None) -> int | None:
@@ -242,13 +241,6 @@ def _check_out(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) 
     if not out.flags.writeable:
         raise ValueError("out is read-only")
     return out
-
-
-def _pad(x: np.ndarray | jax.Array, size: int) -> np.ndarray | jax.Array:
-    if x.shape[0] == size:
-        return x
-    xp = jnp if isinstance(x, jax.Array) else np
-    return xp.pad(x, (0, size - x.shape[0]), mode="edge")
 
 
 def _device_float_array(name: str, x: jax.Array, dtype: np.dtype) -> jax.Array:
@@ -329,10 +321,10 @@ def _run_tiles(
 
     def launches() -> Any:
         for r0, r1 in _spans(n_rows, row_chunk):
-            row_block = _pad(rows[r0:r1], row_chunk) if row_padded else rows[r0:r1]
+            row_block = _runtime.pad_rows(rows[r0:r1], row_chunk) if row_padded else rows[r0:r1]
             rows_dev = _runtime.shard_leading(row_block, budget.mesh)
             for c0, c1 in _spans(n_cols, col_chunk):
-                col_block = _pad(cols[c0:c1], col_chunk) if col_padded else cols[c0:c1]
+                col_block = _runtime.pad_rows(cols[c0:c1], col_chunk) if col_padded else cols[c0:c1]
                 yield (r0, r1, c0, c1), kernel(params_dev, rows_dev, col_block)
 
     def collect(span: tuple[int, int, int, int], outputs: tuple[jax.Array, jax.Array]) -> None:
@@ -340,7 +332,7 @@ def _run_tiles(
         block = _runtime.to_host(outputs[0])
         if not bool(_runtime.to_host(outputs[1])):  # padding repeats valid edge values: never trips `ok`
             bad = ~np.isfinite(block[..., : r1 - r0, : c1 - c0])
-            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            index = _validate.first_bad(bad)
             *lead, r, c = index
             raise ValueError(f"the law returned {block[index]!r} {describe((*lead, r0 + r, c0 + c))}; check the parameters and the range of the inputs")
         whole = not row_padded and not col_padded and (r0, c0, r1, c1) == (0, 0, n_rows, n_cols)
@@ -363,8 +355,8 @@ def _run_pairs(params: Any, law: Law, N: np.ndarray, D: np.ndarray, budget: _Bud
 
     def launches() -> Any:
         for s, e in _spans(n, chunk):
-            N_dev, N_aliased = _to_device(_pad(N[s:e], chunk) if padded else N[s:e], budget.mesh)
-            D_dev, _ = _to_device(_pad(D[s:e], chunk) if padded else D[s:e], budget.mesh)
+            N_dev, N_aliased = _to_device(_runtime.pad_rows(N[s:e], chunk) if padded else N[s:e], budget.mesh)
+            D_dev, _ = _to_device(_runtime.pad_rows(D[s:e], chunk) if padded else D[s:e], budget.mesh)
             kernel = _pairs_kernel_donating if donate and not N_aliased else _pairs_kernel
             yield (s, e), kernel(law, params_dev, N_dev, D_dev)
 
@@ -409,7 +401,7 @@ def _explain_pairs(N: np.ndarray | jax.Array, D: np.ndarray | jax.Array, s: int,
             i = int(np.argmax(bad))
             raise ValueError(f"{name} must be positive and finite{note}; found {float(values[i])!r} at flat index {s + i}")
     bad = ~np.isfinite(block)
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+    index = _validate.first_bad(bad)
     *lead, j = index
     where = f"parameter set {lead[0]}, " if lead else ""
     raise ValueError(
@@ -638,7 +630,7 @@ def isoflop_min(
         per_call = max(row_tile, _CALL_POINTS // max(M, 1) // row_tile * row_tile) * budget.n_devices
         rows = min(per_call, _runtime.round_up(K, row_tile * budget.n_devices))
         n_blocks = -(-M // width)
-        N_blocks = _pad(N, n_blocks * width).reshape(n_blocks, width)
+        N_blocks = _runtime.pad_rows(N, n_blocks * width).reshape(n_blocks, width)
         params_dev = _runtime.replicate(params, budget.mesh)
         if budget.mesh is None:
             kernel = partial(_isoflop_min_kernel, law, k=k, row_tile=row_tile)
@@ -648,7 +640,7 @@ def isoflop_min(
 
         def launches() -> Any:
             for r0, r1 in _spans(K, rows):
-                C_block = _runtime.shard_leading(_pad(C[r0:r1], rows), budget.mesh)
+                C_block = _runtime.shard_leading(_runtime.pad_rows(C[r0:r1], rows), budget.mesh)
                 yield (r0, r1), kernel(params_dev, C_block, N_blocks, _runtime.replicate(np.int32(M), budget.mesh))
 
         def collect(span: tuple[int, int], outputs: tuple[jax.Array, jax.Array]) -> None:
@@ -661,7 +653,7 @@ def isoflop_min(
         _runtime.pipelined(launches(), collect)
     bad = ~np.isfinite(best)
     if bad.any():
-        *p, i = (int(j) for j in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        *p, i = _validate.first_bad(bad)
         where = f"parameter set {p[0]}, " if p else ""
         raise ValueError(f"the law returned {float(best[(*p, i)])!r} on the iso-FLOP line of {where}C[{i}]={float(C[i]):.6g}; check the parameters and the candidate range")
     N_best = N[best_index]
