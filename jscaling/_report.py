@@ -7,6 +7,7 @@ its data types.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,16 @@ FIGURES = ("isoflop", "contours", "frontier", "residuals", "bootstrap")
 # --------------------------------------------------------------------------- numbers
 
 
-def natural_samples(boot: Any, *, converged_only: bool = True) -> ChinchillaParams | None:
+def natural_samples(boot: Any) -> ChinchillaParams | None:
     """Bootstrap samples as natural Chinchilla parameters (arrays), converged refits only."""
     if boot is None:
         return None
-    keep = np.asarray(boot.converged, dtype=bool) if converged_only else slice(None)
+    keep = np.asarray(boot.converged, dtype=bool)
     return ChinchillaParams(*(np.asarray(v, dtype=np.float64)[keep] for v in boot.samples))
+
+
+def _n_converged(boot: Any) -> int:
+    return int(np.count_nonzero(boot.converged))
 
 
 def intervals(boot: Any) -> dict[str, tuple[float, float]]:
@@ -46,12 +51,6 @@ def stderrs(boot: Any) -> dict[str, float]:
 
 
 def _g(x: float, digits: int = 4) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x:.{digits}g}"
-
-
-def _sci(x: float, digits: int = 3) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
     return f"{x:.{digits}g}"
@@ -135,7 +134,7 @@ def results_dict(result: Any) -> dict[str, Any]:
         data["truth"] = dict(zip(PARAM_NAMES, (float(v) for v in result.truth)))
     if result.bootstrap is not None:
         data["bootstrap"] = {
-            "n": int(len(natural_samples(result.bootstrap).E)),
+            "n": _n_converged(result.bootstrap),
             "stderr": stderrs(result.bootstrap),
             "interval_95": {k: list(v) for k, v in intervals(result.bootstrap).items()},
         }
@@ -151,8 +150,8 @@ def results_dict(result: Any) -> dict[str, Any]:
 
 
 def all_warnings(result: Any) -> list[str]:
-    """The fit's own warnings, then the checks of the design and of the optimum (jscaling.identify)."""
-    return list(dict.fromkeys([*result.fit.warnings, *getattr(result, "warnings", ())]))
+    """The fit's warnings (they include the design and curvature checks of jscaling.identify), once each."""
+    return list(dict.fromkeys(result.fit.warnings))
 
 
 # --------------------------------------------------------------------------- figures
@@ -265,7 +264,7 @@ def _table_lines(result: Any) -> list[str]:
         lo, hi = result.table_bands.percentiles[0], result.table_bands.percentiles[-1]
     lines = ["| compute C (FLOPs) | parameters N | tokens D | tokens per parameter | loss |", "|---|---|---|---|---|"]
     for r in rows:
-        def cell(name: str, fmt: Any = _sci) -> str:
+        def cell(name: str, fmt: Any = partial(_g, digits=3)) -> str:
             if not banded:
                 return fmt(r[name])
             return f"{fmt(r[name])} ({fmt(r[f'{name}_p{lo:g}'])} – {fmt(r[f'{name}_p{hi:g}'])})"
@@ -292,7 +291,7 @@ def summary_markdown(result: Any, figures: list[str]) -> str:
     lines += _param_table(result)
     lines.append("")
     if result.bootstrap is not None:
-        lines += [f"Intervals: percentiles of {len(natural_samples(result.bootstrap).E):,} bootstrap refits (runs resampled with replacement). "
+        lines += [f"Intervals: percentiles of {_n_converged(result.bootstrap):,} bootstrap refits (runs resampled with replacement). "
                   "`a = beta/(alpha+beta)` and `b = alpha/(alpha+beta)` are the exponents of `N_opt ∝ C^a` and `D_opt ∝ C^b`.", ""]
     warnings = all_warnings(result)
     for w in warnings:

@@ -34,13 +34,12 @@ from jscaling import fit as fitting
 from jscaling.bootstrap import bootstrap
 from jscaling.config import StudyConfig, parse_budgets, parse_starts
 from jscaling.data import Runs, load_runs, simulate_isoflop_sweep
-from jscaling.laws import CHINCHILLA, ChinchillaParams
+from jscaling.laws import CHINCHILLA, ChinchillaLogParams, ChinchillaParams
 from jscaling.presets import get_preset
 
 __all__ = ["StudyResult", "run_study", "write_study", "Status"]
 
 Status = Callable[[str], None]
-PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -75,7 +74,11 @@ class StudyResult:
     frontier: Any  # Allocation over the allocate budgets
     frontier_bands: Any | None
     timings: dict[str, float]
-    warnings: tuple[str, ...] = ()  # what the design and the fit's curvature say (jscaling.identify)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The fit's warnings, which include what the design and its curvature say (jscaling.identify)."""
+        return tuple(self.fit.warnings)
 
     @property
     def converged(self) -> bool:
@@ -107,8 +110,7 @@ def load_study_runs(config: StudyConfig) -> tuple[Runs, str, ChinchillaParams | 
         return runs, f"{len(runs)} runs from {d.path}", None
     s = config.simulate
     preset = get_preset(s.preset)
-    truth = preset.params if isinstance(preset.params, ChinchillaParams) else preset.params.to_natural()
-    truth = ChinchillaParams(*(float(v) for v in truth))
+    truth = _natural_floats(preset.params)
     runs = simulate_isoflop_sweep(
         preset.law, preset.params, key=jax.random.key(s.seed), budgets=s.budgets,
         sizes_per_budget=s.sizes_per_budget, noise=s.noise,
@@ -123,16 +125,13 @@ def load_study_runs(config: StudyConfig) -> tuple[Runs, str, ChinchillaParams | 
     return runs, description, truth
 
 
-def _step(status: Status | None, timings: dict[str, float], name: str, text: str) -> contextlib.AbstractContextManager[None]:
-    @contextlib.contextmanager
-    def scope() -> Iterator[None]:
-        if status is not None:
-            status(text)
-        t0 = time.perf_counter()
-        yield
-        timings[name] = time.perf_counter() - t0
-
-    return scope()
+@contextlib.contextmanager
+def _step(status: Status | None, timings: dict[str, float], name: str, text: str) -> Iterator[None]:
+    if status is not None:
+        status(text)
+    t0 = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t0
 
 
 def run_study(config: StudyConfig | None = None, *, status: Status | None = None) -> StudyResult:
@@ -149,9 +148,9 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
         identify.require_variation(runs)
 
     f = config.fit
+    starts = _starts(config)  # shared by the fit and the held-out refit
     with _step(status, timings, "fit", f"fitting Approach 3 from {'the 4,500-start grid' if f.starts == 'grid' else f.starts}"):
-        result = fitting.fit(runs, delta=f.delta, max_steps=f.max_steps, starts=_starts(f.starts, config))
-        checks = tuple(result.warnings)  # the fit carries jscaling.identify.fit_warnings
+        result = fitting.fit(runs, delta=f.delta, max_steps=f.max_steps, starts=starts)
 
     boot = None
     if config.bootstrap.samples > 0:
@@ -168,9 +167,8 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
     else:
         a2_note = "Approach 2 skipped: the runs carry no IsoFLOP budget labels (give a group column, e.g. data.group_col)."
 
-    h, h_note = None, None
     with _step(status, timings, "holdout", "held-out check"):
-        h, h_note = _holdout(runs, config)
+        h, h_note = _holdout(runs, config, starts)
 
     with _step(status, timings, "compare", "comparing with published laws"):
         comparisons = tuple(_compare(name, runs, table_C) for name in config.compare.presets)
@@ -185,7 +183,7 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
             frontier = allocate.optimal_allocation(CHINCHILLA, result.params, budgets, max_unique_tokens=cap)
         table_bands = frontier_bands = None
         if boot is not None:
-            samples = _report.natural_samples(boot, converged_only=True)
+            samples = _report.natural_samples(boot)
             options = {} if cap is None else {"max_unique_tokens": cap}
             table_bands = allocate.allocation_bands(CHINCHILLA, samples, table_C, **options)
             frontier_bands = allocate.allocation_bands(CHINCHILLA, samples, budgets, **options)
@@ -194,12 +192,11 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
         config=config, runs=runs, data_description=description, truth=truth, fit=result, bootstrap=boot,
         approach2=a2, approach2_note=a2_note, holdout=h, holdout_note=h_note, comparisons=comparisons,
         table=table, table_bands=table_bands, frontier=frontier, frontier_bands=frontier_bands, timings=timings,
-        warnings=checks,
     )
 
 
-def _starts(spec: str, config: StudyConfig) -> Any:
-    kind, n = parse_starts(spec)
+def _starts(config: StudyConfig) -> Any:
+    kind, n = parse_starts(config.fit.starts)
     if kind == "grid":
         return None
     if kind == "random":
@@ -207,7 +204,7 @@ def _starts(spec: str, config: StudyConfig) -> Any:
     return ("screen", n)
 
 
-def _holdout(runs: Runs, config: StudyConfig) -> tuple[Any | None, str | None]:
+def _holdout(runs: Runs, config: StudyConfig, starts: Any) -> tuple[Any | None, str | None]:
     by = "C" if config.holdout.by == "compute" else "N"
     values = runs.C if by == "C" else runs.N
     cut = float(np.quantile(values, config.holdout.quantile))
@@ -215,16 +212,21 @@ def _holdout(runs: Runs, config: StudyConfig) -> tuple[Any | None, str | None]:
     if n_train < 6 or len(runs) - n_train < 1:
         return None, f"held-out check skipped: the {config.holdout.quantile:.0%} cut leaves {n_train} runs to fit and {len(runs) - n_train} to predict"
     try:
-        return fitting.holdout(runs, cut, by=by, delta=config.fit.delta, max_steps=config.fit.max_steps, starts=_starts(config.fit.starts, config)), None
+        return fitting.holdout(runs, cut, by=by, delta=config.fit.delta, max_steps=config.fit.max_steps, starts=starts), None
     except ValueError as exc:
         return None, f"held-out check failed: {exc}"
+
+
+def _natural_floats(params: Any) -> ChinchillaParams:
+    """A Chinchilla preset's parameters as `ChinchillaParams` of Python floats."""
+    natural = params.to_natural() if isinstance(params, ChinchillaLogParams) else params
+    return ChinchillaParams(*(float(v) for v in natural))
 
 
 def _compare(name: str, runs: Runs, table_C: np.ndarray) -> PresetComparison:
     preset = get_preset(name)
     params = preset.params
-    natural = params.to_natural() if hasattr(params, "to_natural") else params
-    natural = ChinchillaParams(*(float(v) for v in natural))
+    natural = _natural_floats(params)
     consts = allocate.frontier_constants(natural)
     alloc = allocate.compute_optimal(natural, table_C)
     predicted = surface.evaluate(preset.law, params, runs.N, runs.D, dtype="float64")
@@ -269,8 +271,7 @@ def check_output_folder(folder: str | os.PathLike[str], *, force: bool, inputs: 
                 f"output folder {str(out)!r} is not empty and holds no previous study (no {' or '.join(_STUDY_MARKERS)}); "
                 "refusing to replace it even with --force; choose a new or empty folder"
             )
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.exists():
+    if not out.parent.exists():
         raise ValueError(f"the parent folder of the output {str(out)!r} does not exist")
     return out
 
@@ -286,11 +287,11 @@ def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: b
     only after that. Ctrl-C is held back during the renames and the clean-up, so an
     interruption leaves either the old folder or the new one, whole, and no temporary folder.
     """
-    from jscaling import _report
-
     svg = result.config.output.svg if svg is None else svg
     out = check_output_folder(folder, force=force, inputs=(result.config.data.path, result.config.source))
-    parent = out.parent if str(out.parent) else Path(".")
+    if not distributed.is_writer():  # in a multi-host job, process 0 alone writes
+        return out
+    parent = out.parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
     try:
         if status is not None:
@@ -304,9 +305,6 @@ def write_study(result: StudyResult, folder: str | os.PathLike[str], *, force: b
         os.chmod(tmp, 0o777 & ~_io._umask())
         _io.raise_if_interrupted()  # an interrupt lost in a callback still stops the commit
         with _io.interrupts_deferred():
-            if not distributed.is_writer():
-                shutil.rmtree(tmp)
-                return out
             if out.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
                 os.replace(out, old / out.name)
