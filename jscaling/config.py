@@ -48,14 +48,13 @@ import dataclasses
 import difflib
 import math
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from jscaling import _io
-from jscaling.presets import preset_names
+from jscaling.presets import get_preset, preset_names
 
 __all__ = ["StudyConfig", "load_config", "DEFAULT_BUDGETS", "LIMITS", "parse_budgets", "parse_starts"]
 
@@ -164,8 +163,7 @@ class StudyConfig:
         """
         s, f, b, h, a = self.simulate, self.fit, self.bootstrap, self.holdout, self.allocate
         if self.data.path is None:
-            if s.preset not in preset_names():
-                raise ValueError(f"[simulate] preset: unknown preset {s.preset!r}; known presets: {', '.join(preset_names())}")
+            _chinchilla_preset("[simulate] preset", s.preset)
             if not s.budgets or any(not (math.isfinite(c) and c > 0) for c in s.budgets):
                 raise ValueError("[simulate] budgets must be a non-empty list of positive, finite FLOP counts")
             _at_most("[simulate] budgets", len(s.budgets), "budgets")
@@ -204,8 +202,7 @@ class StudyConfig:
         if a.max_unique_tokens is not None and not (math.isfinite(a.max_unique_tokens) and a.max_unique_tokens >= 1):
             raise ValueError(f"[allocate] max_unique_tokens must be a finite number of tokens >= 1, got {a.max_unique_tokens}")
         for name in self.compare.presets:
-            if name not in preset_names():
-                raise ValueError(f"[compare] presets: unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+            _chinchilla_preset("[compare] presets", name)
         if not self.output.dir.strip():
             raise ValueError("[output] dir is empty; name a folder")
 
@@ -237,6 +234,16 @@ LIMITS: Mapping[str, int] = {
 def _at_most(label: str, value: int, limit: str) -> None:
     if value > LIMITS[limit]:
         raise ValueError(f"{label} = {value} is more than a study allows ({LIMITS[limit]:,})")
+
+
+def _chinchilla_preset(label: str, name: str) -> None:
+    """A known preset of the Chinchilla form: the study simulates and compares only those."""
+    if name not in preset_names():
+        raise ValueError(f"{label}: unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+    law = get_preset(name).law.name
+    if law != "chinchilla":
+        usable = [n for n in preset_names() if get_preset(n).law.name == "chinchilla"]
+        raise ValueError(f"{label}: {name!r} is a {law} law; the study simulates and compares Chinchilla-form laws: {', '.join(usable)}")
 
 
 def _seed(label: str, value: int) -> None:

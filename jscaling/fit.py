@@ -942,7 +942,7 @@ def _nonnegative(name: str, value: Any) -> float:
 
 
 def _tie_list(tie: Any) -> list[list[str]]:
-    if tie is None:
+    if tie is None or len(tie) == 0:  # as `objective._tie_groups`: no groups
         return []
     if all(isinstance(t, str) for t in tie):
         return [list(tie)]
@@ -1095,7 +1095,7 @@ def holdout(runs: Runs, cut: float, law: str | Law | Callable[..., Any] = "chinc
         raise ValueError(f"the cut {by} = {cut:.4g} must leave runs on both sides; {by} spans [{values.min():.4g}, {values.max():.4g}]")
     weights = fit_options.pop("weights", None)
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)[train]
+        weights = check_weights(runs, weights)[train]
     result = fit(runs.select(train), law, weights=weights, **fit_options)
     test = runs.select(~train)
     predicted = result.predict(test.N, test.D)

@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jscaling import _io, _report, allocate, approaches, distributed, identify, surface
+from jscaling import _io, _report, _runtime, allocate, approaches, distributed, identify, surface
 from jscaling import fit as fitting
 from jscaling.bootstrap import bootstrap
 from jscaling.config import StudyConfig, parse_budgets, parse_starts
@@ -219,8 +219,10 @@ def _holdout(runs: Runs, config: StudyConfig, starts: Any) -> tuple[Any | None, 
 
 def _natural_floats(params: Any) -> ChinchillaParams:
     """A Chinchilla preset's parameters as `ChinchillaParams` of Python floats."""
-    natural = params.to_natural() if isinstance(params, ChinchillaLogParams) else params
-    return ChinchillaParams(*(float(v) for v in natural))
+    if isinstance(params, ChinchillaLogParams):
+        with _runtime.x64_scope():  # exp in float64: the truth and the comparisons keep every digit
+            params = params.to_natural()
+    return ChinchillaParams(*(float(v) for v in params))
 
 
 def _compare(name: str, runs: Runs, table_C: np.ndarray) -> PresetComparison:

@@ -72,7 +72,8 @@ def main() -> int:
 
         data = result.to_dict(per_start=False)
         if boot is not None:
-            data["bootstrap"] = boot.to_dict()
+            data.update(boot.to_dict())  # bootstrap samples, stderr, interval_95: what --params reads
+            data["bootstrap"]["seed"] = args.seed
         _io.write_json_atomic(args.output, data)
         print(f"wrote {args.output}")
     return 0

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from conftest import subprocess_env
-from jscaling import _io, config, data, identify
+from jscaling import _io, config, data, fit, identify
 from jscaling.cli import main
 
 TABLE = Path(__file__).with_name("BAD_INPUTS.md")
@@ -292,6 +292,8 @@ def _study_cases() -> list[Case]:
         Case("study: config negative token cap", toml("[allocate]\nmax_unique_tokens = -1.0\n"), ("study", "--config", "study.toml"), "[allocate] max_unique_tokens must be a finite number of tokens >= 1"),
         Case("study: config unknown preset", toml("[compare]\npresets = ['nope']\n"), ("study", "--config", "study.toml"), "[compare] presets: unknown preset 'nope'"),
         Case("study: config unknown simulate preset", toml("[simulate]\npreset = 'nope'\n"), ("study", "--config", "study.toml"), "[simulate] preset: unknown preset 'nope'"),
+        Case("study: config simulate preset not chinchilla", toml("[simulate]\npreset = 'kaplan2020'\n"), ("study", "--config", "study.toml"), "[simulate] preset: 'kaplan2020' is a kaplan-joint law; the study simulates and compares Chinchilla-form laws"),
+        Case("study: config compare preset not chinchilla", toml("[compare]\npresets = ['muennighoff2023']\n"), ("study", "--config", "study.toml"), "[compare] presets: 'muennighoff2023' is a data-constrained law"),
         Case("study: config starts malformed", toml("[fit]\nstarts = 'random'\n"), ("study", "--config", "study.toml"), "[fit] starts must be 'grid', 'random:N' or 'screen:K'"),
         Case("study: config seed out of range", toml(f"[bootstrap]\nseed = {2**40}\n"), ("study", "--config", "study.toml"), "[bootstrap] seed must be in [0, 2**32)"),
         Case("study: config one bootstrap sample", toml("[bootstrap]\nsamples = 1\n"), ("study", "--config", "study.toml"), "[bootstrap] samples must be 0 (none) or at least 2"),
@@ -497,6 +499,7 @@ def test_extreme_but_legal_values_give_finite_outputs(case, tmp_path, monkeypatc
         (lambda: config.parse_budgets("1e20:1e18:3"), ValueError, "[allocate] budgets: reversed range"),
         (lambda: config.parse_starts("screen:0"), ValueError, "[fit] starts must be 'grid', 'random:N' or 'screen:K'"),
         (lambda: config.StudyConfig().replace(holdout={"quantile": 2.0}).validate(), ValueError, "[holdout] quantile must be in (0, 1)"),
+        (lambda: fit.holdout(data.Runs.from_arrays(np.logspace(7, 9, 8), np.logspace(9, 11, 8), np.linspace(3, 2, 8)), 1e18, weights=[1.0, 2.0]), ValueError, "weights must have one value per run, shape (8,); got shape (2,)"),
     ],
 )
 def test_library_calls_raise_one_line(call, error, message):

@@ -374,6 +374,14 @@ def test_generic_law_fits_with_given_starts(rng):
         fit(runs, KAPLAN_JOINT)
 
 
+def test_empty_tie_means_no_tie(noisy, starts32):
+    plain = fit(noisy, starts=starts32)
+    for tie in ((), []):
+        result = fit(noisy, starts=starts32, tie=tie)
+        assert result.free == plain.free and result.objective == plain.objective
+        assert result.options["tie"] == []
+
+
 def test_holdout_predicts_the_runs_above_the_cut(clean, noisy, starts32):
     exact = holdout(clean, 1e20, starts=starts32)
     assert exact.n_train + exact.n_test == len(clean) and exact.max_abs_relative_error < 1e-6

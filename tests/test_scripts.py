@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO, subprocess_env
 
+from jscaling._io import load_params_file
 from jscaling.data import simulate_isoflop_sweep
 from jscaling.presets import get_preset
 
@@ -47,7 +48,9 @@ def test_reproduce_chinchilla(runs_csv, tmp_path):
     out = _run("reproduce_chinchilla.py", str(runs_csv), "--n-col", "params", "--c-col", "flops", "--loss-col", "final_loss",
                "--drop-highest", "0", "--bootstrap", "20", "--output", "fit.json", cwd=tmp_path)
     assert "exponents: a = " in out and "95% interval of a" in out
-    assert (tmp_path / "fit.json").exists()
+    # The JSON is what `--params` reads: the bootstrap samples come back, for bands.
+    law, params, samples = load_params_file(tmp_path / "fit.json")
+    assert law == "chinchilla" and samples is not None and 0 < len(samples.E) <= 20
 
 
 def test_delta_and_starts_sweep(runs_csv, tmp_path):
