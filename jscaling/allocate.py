@@ -111,6 +111,7 @@ __all__ = [
     "budget_for_loss",
     "inference_optimal",
     "allocation_bands",
+    "solve",
 ]
 
 ArrayLike = Any
@@ -397,10 +398,8 @@ def frontier_constants(params: ChinchillaParams | ChinchillaLogParams) -> Fronti
 
     Scalars for one parameter set, arrays of length P for a batch.
     """
-    _, log_A, log_B, alpha, beta = _chinchilla_arrays(params, "frontier_constants")
-    s = alpha + beta
-    log_G = (np.log(alpha) + log_A - np.log(beta) - log_B) / s
-    return FrontierConstants(G=np.exp(log_G), a=beta / s, b=alpha / s)
+    *_, log_G, a, b, _, _ = _frontier(params, "frontier_constants")
+    return FrontierConstants(G=np.exp(log_G), a=a, b=b)
 
 
 def _frontier(params: Any, what: str) -> tuple[np.ndarray, ...]:
@@ -1001,12 +1000,60 @@ def _check_finite_result(loss: np.ndarray, key: np.ndarray, name: str) -> None:
         )
 
 
-def _solve_targets(
-    law: Law | LossFn | str, params: Any, target_loss: ArrayLike, inference_tokens: ArrayLike | None, *,
-    N_bounds: tuple[float, float] | None, D_bounds: tuple[float, float] | None, max_unique_tokens: float | None,
-    flops_per_param_token: float, inference_flops_per_param_token: float, scan_points: int, rtol: float,
-    max_steps: int, chunk_size: int | None, progress: Progress | None,
+def budget_for_loss(
+    law: Law | LossFn | str,
+    params: Any,
+    target_loss: ArrayLike,
+    *,
+    N_bounds: tuple[float, float] | None = None,
+    D_bounds: tuple[float, float] | None = None,
+    max_unique_tokens: float | None = None,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    scan_points: int = 32,
+    rtol: float = 1e-10,
+    max_steps: int = 60,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
 ) -> Allocation:
+    """For each target loss, the smallest budget `C = 6 N D` (and its N, D) that reaches it.
+
+    Minimises `N D` subject to `L(N, D) = target` over log N (any law; a number or a 1-D
+    array of targets). Options as in `optimal_allocation`.
+
+    Raises:
+        ValueError: a target at or below the irreducible loss E, or below the lowest loss the
+            bounds (and the cap on unique tokens) allow: unreachable.
+    """
+    return inference_optimal(
+        law, params, target_loss, inference_tokens=None, N_bounds=N_bounds, D_bounds=D_bounds,
+        max_unique_tokens=max_unique_tokens, flops_per_param_token=flops_per_param_token, scan_points=scan_points,
+        rtol=rtol, max_steps=max_steps, chunk_size=chunk_size, progress=progress,
+    )
+
+
+def inference_optimal(
+    law: Law | LossFn | str,
+    params: Any,
+    target_loss: ArrayLike,
+    *,
+    inference_tokens: ArrayLike | None,
+    N_bounds: tuple[float, float] | None = None,
+    D_bounds: tuple[float, float] | None = None,
+    max_unique_tokens: float | None = None,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    inference_flops_per_param_token: float = INFERENCE_FLOPS_PER_PARAM_TOKEN,
+    scan_points: int = 32,
+    rtol: float = 1e-10,
+    max_steps: int = 60,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> Allocation:
+    """Sardana et al. 2024: minimise `6 N D_train + 2 N D_inf` subject to `L(N, D_train) = target`.
+
+    `inference_tokens` (D_inf) is a number or one per target. The result's `C` is the total,
+    training plus inference; `D` the training tokens. Options as in `optimal_allocation`.
+    `inference_tokens=None` serves no inference: `budget_for_loss`.
+    """
     law, params, U = _resolve(law, params, max_unique_tokens)
     T = _targets(target_loss)
     S, tol, steps = _search_options(scan_points, rtol, max_steps)
@@ -1059,65 +1106,38 @@ def _solve_targets(
     )
 
 
-def budget_for_loss(
+def solve(
     law: Law | LossFn | str,
     params: Any,
-    target_loss: ArrayLike,
     *,
+    C: ArrayLike | None = None,
+    target_loss: ArrayLike | None = None,
     N_bounds: tuple[float, float] | None = None,
     D_bounds: tuple[float, float] | None = None,
     max_unique_tokens: float | None = None,
+    inference_tokens: ArrayLike | None = None,
     flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
-    scan_points: int = 32,
-    rtol: float = 1e-10,
-    max_steps: int = 60,
-    chunk_size: int | None = None,
-    progress: Progress | None = None,
+    **search: Any,
 ) -> Allocation:
-    """For each target loss, the smallest budget `C = 6 N D` (and its N, D) that reaches it.
+    """The allocation for budgets `C`, or the smallest budgets that reach `target_loss`.
 
-    Minimises `N D` subject to `L(N, D) = target` over log N (any law; a number or a 1-D
-    array of targets). Options as in `optimal_allocation`.
-
-    Raises:
-        ValueError: a target at or below the irreducible loss E, or below the lowest loss the
-            bounds (and the cap on unique tokens) allow: unreachable.
+    The Chinchilla law without constraints takes the closed form (`compute_optimal`,
+    `compute_for_loss`); anything else the batched search (`optimal_allocation`,
+    `inference_optimal`), with `search` options (`scan_points`, `rtol`, `max_steps`,
+    `chunk_size`, `progress`, `inference_flops_per_param_token`) as there.
     """
-    return _solve_targets(
-        law, params, target_loss, None, N_bounds=N_bounds, D_bounds=D_bounds, max_unique_tokens=max_unique_tokens,
-        flops_per_param_token=flops_per_param_token, inference_flops_per_param_token=INFERENCE_FLOPS_PER_PARAM_TOKEN,
-        scan_points=scan_points, rtol=rtol, max_steps=max_steps, chunk_size=chunk_size, progress=progress,
-    )
-
-
-def inference_optimal(
-    law: Law | LossFn | str,
-    params: Any,
-    target_loss: ArrayLike,
-    *,
-    inference_tokens: ArrayLike,
-    N_bounds: tuple[float, float] | None = None,
-    D_bounds: tuple[float, float] | None = None,
-    max_unique_tokens: float | None = None,
-    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
-    inference_flops_per_param_token: float = INFERENCE_FLOPS_PER_PARAM_TOKEN,
-    scan_points: int = 32,
-    rtol: float = 1e-10,
-    max_steps: int = 60,
-    chunk_size: int | None = None,
-    progress: Progress | None = None,
-) -> Allocation:
-    """Sardana et al. 2024: minimise `6 N D_train + 2 N D_inf` subject to `L(N, D_train) = target`.
-
-    `inference_tokens` (D_inf) is a number or one per target. The result's `C` is the total,
-    training plus inference; `D` the training tokens. Options as in `optimal_allocation`.
-    """
-    return _solve_targets(
-        law, params, target_loss, inference_tokens, N_bounds=N_bounds, D_bounds=D_bounds,
-        max_unique_tokens=max_unique_tokens, flops_per_param_token=flops_per_param_token,
-        inference_flops_per_param_token=inference_flops_per_param_token, scan_points=scan_points, rtol=rtol,
-        max_steps=max_steps, chunk_size=chunk_size, progress=progress,
-    )
+    if (C is None) == (target_loss is None):
+        raise TypeError("solve needs budgets C or target_loss, not both")
+    law = laws.as_law(law)
+    constraints = dict(N_bounds=N_bounds, D_bounds=D_bounds, max_unique_tokens=max_unique_tokens, inference_tokens=inference_tokens)
+    closed = law is laws.CHINCHILLA and all(v is None for v in constraints.values())
+    if C is not None:
+        if closed:
+            return compute_optimal(params, C, flops_per_param_token=flops_per_param_token)
+        return optimal_allocation(law, params, C, flops_per_param_token=flops_per_param_token, **constraints, **search)
+    if closed:
+        return compute_for_loss(params, target_loss, flops_per_param_token=flops_per_param_token)
+    return inference_optimal(law, params, target_loss, flops_per_param_token=flops_per_param_token, **constraints, **search)
 
 
 def allocation_bands(
@@ -1134,14 +1154,8 @@ def allocation_bands(
     samples of a fit, say). The Chinchilla law without constraints takes the closed form;
     anything else the search, with `options` as in `optimal_allocation`.
     """
-    law = laws.as_law(law)
     q = _check_percentiles(percentiles)
-    constrained = any(options.get(k) is not None for k in ("N_bounds", "D_bounds", "max_unique_tokens", "inference_tokens"))
-    if law is laws.CHINCHILLA and not constrained:
-        kwargs = {k: options[k] for k in ("flops_per_param_token",) if k in options}
-        allocation = compute_optimal(samples, C, **kwargs)
-    else:
-        allocation = optimal_allocation(law, samples, C, **options)
+    allocation = solve(law, samples, C=C, **options)
     if allocation.batch_size is None:
         raise ValueError("allocation_bands needs a batch of parameter sets (every leaf with a leading axis P); got one set")
     return allocation.bands(q)

@@ -175,18 +175,13 @@ def run_study(config: StudyConfig | None = None, *, status: Status | None = None
 
     with _step(status, timings, "allocate", "allocating compute over budgets"):
         cap = config.allocate.max_unique_tokens
-        if cap is None:
-            table = allocate.compute_optimal(result.params, table_C)
-            frontier = allocate.compute_optimal(result.params, budgets)
-        else:
-            table = allocate.optimal_allocation(CHINCHILLA, result.params, table_C, max_unique_tokens=cap)
-            frontier = allocate.optimal_allocation(CHINCHILLA, result.params, budgets, max_unique_tokens=cap)
+        table = allocate.solve(CHINCHILLA, result.params, C=table_C, max_unique_tokens=cap)
+        frontier = allocate.solve(CHINCHILLA, result.params, C=budgets, max_unique_tokens=cap)
         table_bands = frontier_bands = None
         if boot is not None:
             samples = _report.natural_samples(boot)
-            options = {} if cap is None else {"max_unique_tokens": cap}
-            table_bands = allocate.allocation_bands(CHINCHILLA, samples, table_C, **options)
-            frontier_bands = allocate.allocation_bands(CHINCHILLA, samples, budgets, **options)
+            table_bands = allocate.allocation_bands(CHINCHILLA, samples, table_C, max_unique_tokens=cap)
+            frontier_bands = allocate.allocation_bands(CHINCHILLA, samples, budgets, max_unique_tokens=cap)
 
     return StudyResult(
         config=config, runs=runs, data_description=description, truth=truth, fit=result, bootstrap=boot,

@@ -345,6 +345,18 @@ def test_bands_match_a_python_loop(rng):
 # --------------------------------------------------------------------------- results
 
 
+def test_solve_takes_the_closed_form_only_without_constraints():
+    C = np.array([1e21, 1e23])
+    closed = allocate.solve("chinchilla", P_H, C=C)
+    assert closed.method == "closed form" and np.array_equal(closed.N, allocate.compute_optimal(P_H, C).N)
+    bounded = allocate.solve("chinchilla", P_H, C=C, N_bounds=(1e6, 1e10))
+    assert bounded.method == "search" and np.array_equal(bounded.N, allocate.optimal_allocation(laws.CHINCHILLA, P_H, C, N_bounds=(1e6, 1e10)).N)
+    target = allocate.solve("chinchilla", P_H, target_loss=2.2)
+    assert target.method == "closed form" and target.C == allocate.compute_for_loss(P_H, 2.2).C
+    with pytest.raises(TypeError, match="budgets C or target_loss"):
+        allocate.solve("chinchilla", P_H)
+
+
 def test_rows_repr_and_public_surface():
     a = allocate.optimal_allocation(laws.CHINCHILLA, P_H, np.array([1e21, 1e23]), N_bounds=(1e6, 1e10))
     rows = a.rows()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from jscaling import _io, allocate, laws
+from jscaling import _io, allocate
 from jscaling.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
@@ -105,21 +105,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--percentiles applies when the parameters carry bootstrap samples (jscaling fit --bootstrap)")
     percentiles = tuple(args.percentiles) if args.percentiles is not None else (2.5, 50.0, 97.5)
 
-    constrained = any(v is not None for v in (N_bounds, D_bounds, args.max_tokens))
-    closed = law is laws.CHINCHILLA and not constrained and args.inference_tokens is None
     progress = Progress("allocate", enabled=True if args.progress else None)
-    options: dict[str, Any] = dict(N_bounds=N_bounds, D_bounds=D_bounds, max_unique_tokens=args.max_tokens)
 
     def solve(p: Any) -> allocate.Allocation:
-        if C is not None:
-            if closed:
-                return allocate.compute_optimal(p, C)
-            return allocate.optimal_allocation(law, p, C, inference_tokens=args.inference_tokens, progress=progress, **options)
-        if args.inference_tokens is not None:
-            return allocate.inference_optimal(law, p, args.target_loss, inference_tokens=args.inference_tokens, progress=progress, **options)
-        if closed:
-            return allocate.compute_for_loss(p, args.target_loss)
-        return allocate.budget_for_loss(law, p, args.target_loss, progress=progress, **options)
+        return allocate.solve(
+            law, p, C=C, target_loss=None if C is not None else args.target_loss, N_bounds=N_bounds, D_bounds=D_bounds,
+            max_unique_tokens=args.max_tokens, inference_tokens=args.inference_tokens, progress=progress,
+        )
 
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):  # checked below
         result = solve(params)
