@@ -13,6 +13,8 @@ import re
 import sys
 from collections.abc import Sequence
 
+from jscaling.cli._common import EXIT_USAGE
+
 __all__ = ["main"]
 
 # Each module defines `register(subparsers)`, adding one subcommand whose parser sets
@@ -25,13 +27,15 @@ _COMMANDS = (
     "jscaling.cli._presets",
 )
 
-EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
     # Before Python 3.13 argparse reads "-1e20" as an option; treat it as a (negative) number,
     # so that a bad value is reported as a bad value.
+    # Every parser, subcommands included (argparse builds them with this class), takes options
+    # only by their full names: `--boot` is an error, not `--bootstrap`.
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
@@ -39,20 +43,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _no_abbrev(add_parser):  # noqa: ANN001, ANN202
-    def add(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        kwargs.setdefault("allow_abbrev", False)
-        return add_parser(*args, **kwargs)
-
-    return add
-
-
 def build_parser() -> argparse.ArgumentParser:
     from jscaling import __version__
 
     parser = _Parser(
         prog="jscaling",
-        allow_abbrev=False,
         description="Neural scaling laws of language models: fit, allocate compute, evaluate surfaces.",
     )
     parser.add_argument("--version", action="version", version=f"jscaling {__version__}")
@@ -62,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
         "host runs the same command, work splits over all devices, host 0 writes the outputs",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser = _no_abbrev(sub.add_parser)  # type: ignore[method-assign]
     for name in _COMMANDS:
         try:
             module = importlib.import_module(name)

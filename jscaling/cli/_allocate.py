@@ -19,6 +19,7 @@ from jscaling.cli._common import (
     add_law_source,
     law_source,
     nonnegative_float,
+    output_path,
     parse_range,
     percentile,
     positive_float,
@@ -94,12 +95,7 @@ def run(args: argparse.Namespace) -> int:
         C = np.asarray(args.budget, dtype=np.float64)
     N_bounds = _pair("--n-range", args.n_range)
     D_bounds = _pair("--d-range", args.d_range)
-    output = None
-    if args.output is not None:
-        suffix = Path(args.output).suffix.lower()
-        if suffix not in (".json", ".csv"):
-            raise UsageError(f"--output must end in .json or .csv, got {args.output!r}")
-        output = _io.check_output_path(args.output, force=args.force, inputs=[args.params])
+    output = output_path(args, (".json", ".csv"))
     law, params, samples, source = law_source(args)
     if args.percentiles is not None and samples is None:
         raise UsageError("--percentiles applies when the parameters carry bootstrap samples (jscaling fit --bootstrap)")
@@ -190,11 +186,8 @@ def _print(result: allocate.Allocation, columns: dict[str, np.ndarray], law: str
 
 
 def _fmt(name: str, value: Any) -> str:
-    if name in ("loss", "target_loss") or name.startswith("loss_p"):
-        return f"{float(value):.5f}"
-    if name == "tokens_per_param" or name.startswith("tokens_per_param_p"):
-        return f"{float(value):.4g}"
-    return f"{float(value):.4g}"
+    loss = name in ("loss", "target_loss") or name.startswith("loss_p")
+    return f"{float(value):.5f}" if loss else f"{float(value):.4g}"
 
 
 def _write(path: Path, columns: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

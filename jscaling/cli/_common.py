@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,9 +137,18 @@ def add_run_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-col", metavar="COL", help="column of final losses (nats per token)")
 
 
-def add_law_source(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def output_path(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path | None:
+    """`--output`, checked: one of `suffixes`, not an input (`--params`), replaced only with `--force`."""
+    if args.output is None:
+        return None
+    if Path(args.output).suffix.lower() not in suffixes:
+        raise UsageError(f"--output must end in {' or '.join(suffixes)}, got {args.output!r}")
+    return _io.check_output_path(args.output, force=args.force, inputs=[args.params])
+
+
+def add_law_source(parser: argparse.ArgumentParser) -> None:
     """`--preset NAME | --params FILE.json`, with `--law` and `--unique-tokens`."""
-    group = parser.add_mutually_exclusive_group(required=required)
+    group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--preset", metavar="NAME", help=f"published parameters: {', '.join(preset_names())}")
     group.add_argument("--params", metavar="FILE.json", help="parameters from a JSON file (the output of `jscaling fit`)")
     parser.add_argument("--law", metavar="NAME", default=None, help="law form, when the parameters do not say (chinchilla, kaplan-joint, kaplan-n, kaplan-d, data-constrained)")
@@ -222,9 +231,3 @@ class Progress:
         if self.enabled:
             sys.stderr.write(f"\r{self.label}: {text}\033[K\n")
             sys.stderr.flush()
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - t0

@@ -20,6 +20,7 @@ from jscaling.cli._common import (
     add_law_source,
     law_source,
     log_range,
+    output_path,
     parse_range,
     positive_float,
 )
@@ -88,12 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --budgets or --budget, not both")
     if args.min_only and not isoflop:
         raise UsageError("--min-only applies to iso-FLOP mode")
-    output = None
-    if args.output is not None:
-        suffix = Path(args.output).suffix.lower()
-        if suffix not in (".npz", ".csv"):
-            raise UsageError(f"--output must end in .npz or .csv, got {args.output!r}")
-        output = _io.check_output_path(args.output, force=args.force, inputs=[args.params])
+    output = output_path(args, (".npz", ".csv"))
     dtype = np.dtype(args.dtype)
     _check_params_fit(params, dtype)
     progress = Progress("surface", enabled=True if args.progress else None)
