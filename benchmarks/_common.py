@@ -34,6 +34,17 @@ def setup() -> None:
     enable_fast_cpu_kernels()
 
 
+QUICK = "--quick" in sys.argv
+"""`--quick`: smaller sizes and fewer repeats, for a smoke test."""
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def block(x: Any) -> Any:
     import jax
 

@@ -30,7 +30,6 @@ Each time is the median of at least 5 repeats after a warm-up (2 repeats with --
 from __future__ import annotations
 
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -45,9 +44,9 @@ import numpy as np  # noqa: E402
 import jscaling as js  # noqa: E402
 from jscaling import allocate, laws, testing  # noqa: E402
 
-E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
-PARAMS = js.ChinchillaParams(E=E, A=A, B=B, alpha=ALPHA, beta=BETA)
-QUICK = "--quick" in sys.argv
+PARAMS = js.get_preset("hoffmann2022").params
+E, A, B, ALPHA, BETA = PARAMS
+QUICK = _common.QUICK
 REPEATS = 2 if QUICK else 5
 K = 10**6
 N_RANGE = (5e7, 5e11)  # holds N_opt of every budget in [1e18, 1e26]
@@ -81,10 +80,6 @@ def brute_factored(C: np.ndarray, N: np.ndarray) -> np.ndarray:
     return best
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def main() -> None:
     C = np.logspace(18, 26, K)
     results: dict[str, object] = {"budgets": K, "budget_range": [1e18, 1e26], "params": PARAMS._asdict(), "repeats": REPEATS}
@@ -95,16 +90,17 @@ def main() -> None:
     rows.append({"method": "closed form (numpy)", "budgets": K, "time_s": t["median_s"], "first_s": t["first_s"], "max_rel_err_N": 0.0})
     results["closed_form"] = t
 
-    rss0 = peak_rss_mb()
+    rss0 = _common.peak_rss_mib()
     t0 = time.perf_counter()
     search = allocate.optimal_allocation(laws.CHINCHILLA, PARAMS, C)
     compile_and_run = time.perf_counter() - t0
-    rss1 = peak_rss_mb()
+    rss1 = _common.peak_rss_mib()
     t = _common.time_call(lambda: allocate.optimal_allocation(laws.CHINCHILLA, PARAMS, C), repeats=REPEATS)
     t["first_s"] = compile_and_run  # the very first call, compilation included
     err = float(np.max(np.abs(search.N / closed.N - 1)))
     assert search.converged.all() and not search.at_edge.any()
-    rows.append({"method": "batched search (jax)", "budgets": K, "time_s": t["median_s"], "first_s": t["first_s"], "max_rel_err_N": err})
+    rows.append({"method": "batched search (jax)", "budgets": K, "time_s": t["median_s"], "first_s": t["first_s"], "max_rel_err_N": err,
+                 "vs_search": 1.0})
     results["search"] = {**t, "max_rel_err_N": err, "peak_rss_growth_mb": rss1 - rss0, "outputs_mb": 5 * K * 8 / 2**20,
                          "chunk_budgets": allocate._CHUNK, "scan_points": 32}
 
@@ -165,8 +161,9 @@ def main() -> None:
             }
             brute.append(entry)
             rows.append({"method": entry["method"] + " (scaled)", "budgets": K, "time_s": per_budget * K,
-                         "first_s": float("nan"), "max_rel_err_N": err_M})
+                         "first_s": float("nan"), "max_rel_err_N": err_M, "vs_search": per_budget * K / results["search"]["median_s"]})
     results["brute_force"] = brute
+    results["rows"] = rows  # the table of run_all's summary
     eq = {e["method"].split(",")[0] + ("" if "factored" not in e["method"] else ", factored"): e for e in brute if e["grid_points"] == M_eq}
     search_s = results["search"]["median_s"]
     results["equal_accuracy"] = {
@@ -177,7 +174,7 @@ def main() -> None:
     coarse = [e for e in brute if e["grid_points"] == 1_000 and "factored" not in e["method"]][0]
     results["coarse_grid_1000"] = {"speedup_vs_numpy_naive": coarse["time_s"] / search_s, "its_rel_err_N": coarse["max_rel_err_N"]}
 
-    _common.print_table(rows, ["method", "budgets", "time_s", "first_s", "max_rel_err_N"])
+    _common.print_table(rows, ["method", "budgets", "time_s", "first_s", "max_rel_err_N", "vs_search"])
     print()
     print(f"search: {search_s:.3f} s for 1e6 budgets, max rel err {err:.2e}, peak RSS growth {rss1 - rss0:.0f} MB "
           f"(outputs {5 * K * 8 / 2**20:.0f} MB); closed form {results['closed_form']['median_s'] * 1e3:.1f} ms")
@@ -188,10 +185,11 @@ def main() -> None:
     print(f"data-constrained search vs a dense grid (16 budgets): N differs by {d['N_rel_diff_vs_dense_grid_median']:.1e} "
           f"(median; max {d['N_rel_diff_vs_dense_grid_max']:.1e} where the loss is flat), loss excess <= {d['loss_excess_over_grid_min_max_rel']:.1e}")
     print(f"even against a 1,000-point grid (rel err {coarse['max_rel_err_N']:.1e}): {results['coarse_grid_1000']['speedup_vs_numpy_naive']:.3g}x")
-    path = _common.write_results("allocate", results, notes=(
-        "Brute-force times are measured on subsets of the budgets (timed_budgets) and scaled linearly to 1e6 "
-        "(the loop is linear in budgets). Equal accuracy = 1e-6 relative in N_opt over the grid range 5e7..5e11."))
-    print(f"wrote {path}")
+    if not QUICK:  # as the other benchmarks: --quick is a smoke test, not a result
+        path = _common.write_results("allocate", results, notes=(
+            "Brute-force times are measured on subsets of the budgets (timed_budgets) and scaled linearly to 1e6 "
+            "(the loop is linear in budgets). Equal accuracy = 1e-6 relative in N_opt over the grid range 5e7..5e11."))
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

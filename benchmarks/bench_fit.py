@@ -43,7 +43,7 @@ from jscaling.bootstrap import _extra_starts, _resample_counts, bootstrap  # noq
 from jscaling.data import load_runs  # noqa: E402
 from jscaling.objective import CHINCHILLA_FORM, parameterisation  # noqa: E402
 
-QUICK = "--quick" in sys.argv
+QUICK = _common.QUICK
 REPEATS = 3 if QUICK else 5
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
 DELTA = 1e-3

@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 import jscaling as js  # noqa: E402
 from jscaling import _runtime  # noqa: E402
 
-E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
-PARAMS = js.ChinchillaParams(E=E, A=A, B=B, alpha=ALPHA, beta=BETA)
-QUICK = "--quick" in sys.argv
+PARAMS = js.get_preset("hoffmann2022").params
+E, A, B, ALPHA, BETA = PARAMS
+QUICK = _common.QUICK
 REPEATS = 3 if QUICK else 5
 
 

@@ -12,7 +12,6 @@ with jscaling's.
 
 from __future__ import annotations
 
-import resource
 import sys
 import time
 from pathlib import Path
@@ -27,11 +26,7 @@ import numpy as np  # noqa: E402
 import jscaling as js  # noqa: E402
 from jscaling.cli._common import Progress  # noqa: E402
 
-QUICK = "--quick" in sys.argv
-
-
-def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+QUICK = _common.QUICK
 
 
 def numpy_slice(C: np.ndarray, N: np.ndarray, p: js.ChinchillaParams) -> tuple[np.ndarray, np.ndarray]:
@@ -54,12 +49,12 @@ def main() -> None:
     preset = js.get_preset("besiroglu2024")
     C = np.logspace(18, 26, side)
     N = np.logspace(6, 14, side)
-    rss_before = peak_rss_bytes()
+    rss_before = _common.peak_rss_mib() * 2**20
     progress = Progress("sweep", enabled=True)
     t0 = time.perf_counter()
     best = js.isoflop_min(preset.law, preset.params, C, N, progress=progress)
     elapsed = time.perf_counter() - t0
-    rss_after = peak_rss_bytes()
+    rss_after = _common.peak_rss_mib() * 2**20
     # numpy on a slice of budgets, scaled.
     k = max(1, side // 200)
     t1 = time.perf_counter()

@@ -68,8 +68,6 @@ def summarise() -> None:
         data = json.loads(path.read_text())
         env = env or data["environment"]
         rows = data["results"]["rows"] if isinstance(data["results"], dict) and "rows" in data["results"] else data["results"]
-        if name == "allocate" and isinstance(rows, dict) and "search" in rows:
-            rows = _allocate_rows(rows)
         lines += [f"## {name} ({data['environment']['date']})", ""]
         if isinstance(rows, list) and rows and isinstance(rows[0], dict):
             columns = [c for c in rows[0] if not isinstance(rows[0][c], (list, dict))]
@@ -87,27 +85,6 @@ def summarise() -> None:
     tmp.write_text("\n".join(lines))
     os.replace(tmp, out)
     print(f"wrote {out}")
-
-
-def _allocate_rows(results: dict) -> list[dict]:
-    """One row per method: the jax paths and the numpy brute force at each grid density."""
-    search_s = results["search"]["median_s"]
-    rows = [
-        {"method": "closed form (jax)", "time_s": results["closed_form"]["median_s"], "max_rel_err_N": 0.0,
-         "search_speedup": None, "extrapolated": False},
-        {"method": f"batched search (jax, {results['search']['scan_points']}-point scan + Newton)",
-         "time_s": search_s, "max_rel_err_N": results["search"]["max_rel_err_N"],
-         "search_speedup": 1.0, "extrapolated": False},
-    ]
-    if "search_data_constrained" in results:
-        dc = results["search_data_constrained"]
-        rows.append({"method": "batched search, data-constrained law (jax)", "time_s": dc["median_s"],
-                     "max_rel_err_N": dc.get("N_rel_diff_vs_dense_grid_max"), "search_speedup": None,
-                     "extrapolated": False})
-    for bf in results.get("brute_force", []):
-        rows.append({"method": bf["method"], "time_s": bf["time_s"], "max_rel_err_N": bf["max_rel_err_N"],
-                     "search_speedup": bf["time_s"] / search_s, "extrapolated": bf.get("extrapolated", False)})
-    return [dict(r, budgets=results["budgets"]) for r in rows]
 
 
 def _fmt(value: object) -> str:
