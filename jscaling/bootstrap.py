@@ -150,7 +150,7 @@ def _derived(samples: Any, budgets: np.ndarray, k: float) -> dict[str, np.ndarra
     A, B = np.asarray(samples.A, np.float64), np.asarray(samples.B, np.float64)
     with np.errstate(all="ignore"):
         a, b = beta / (alpha + beta), alpha / (alpha + beta)
-        log_G = _log_G(alpha, beta, A, B, np)
+        log_G = _log_G(alpha, beta, A, B)
         out = {"a": a, "b": b, "G": np.exp(log_G)}
         for C in budgets:
             log_c = np.log(C / k)

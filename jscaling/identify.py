@@ -346,16 +346,10 @@ def fit_warnings(result: Any, runs: Runs) -> tuple[str, ...]:
 
 def _objective_on_free(x: jax.Array, full: jax.Array, log_x: jax.Array, target: jax.Array, weight: jax.Array, delta: jax.Array, asymmetry: jax.Array, *, form: Any, index: tuple[int, ...], spec: Any) -> jax.Array:
     """The fit's objective (`jscaling.objective.objective`) as a function of the free values."""
-    import optax
+    from jscaling.objective import huber_total
 
     values = [x[i] if i >= 0 else full[j] for j, i in enumerate(index)]
-    log_pred = form.log_loss(form.raw_type(*values), log_x[0], log_x[1])
-    r = log_pred - target if spec.residuals == "log" else jnp.exp(log_pred) - target
-    h = optax.losses.huber_loss(r, delta=delta)
-    if spec.asymmetric:
-        h = jnp.where(r > 0, asymmetry * h, h)
-    total = jnp.sum(weight * h)
-    return total / jnp.sum(weight) if spec.mean else total
+    return huber_total(form, spec, form.raw_type(*values), log_x[0], log_x[1], target, weight, delta, asymmetry)
 
 
 @functools.partial(jax.jit, static_argnames=("form", "index", "spec"))

@@ -489,20 +489,26 @@ def objective(
         params = form.to_raw(params)
     log_N, log_D = jnp.log(jnp.asarray(runs.N)), jnp.log(jnp.asarray(runs.D))
     observed = jnp.asarray(runs.loss)
+    target = jnp.log(observed) if spec.residuals == "log" else observed
 
     def one(p: Any) -> Array:
-        log_pred = form.log_loss(p, log_N, log_D)
-        r = log_pred - jnp.log(observed) if spec.residuals == "log" else jnp.exp(log_pred) - observed
-        h = optax.losses.huber_loss(r, delta=delta)
-        if spec.asymmetric:
-            h = jnp.where(r > 0, asymmetry * h, h)
-        total = jnp.sum(w * h)
-        return total / jnp.sum(w) if spec.mean else total
+        return huber_total(form, spec, p, log_N, log_D, target, w, delta, asymmetry)
 
     leaves = [jnp.asarray(leaf) for leaf in jax.tree_util.tree_leaves(params)]
     if leaves and leaves[0].ndim >= 1:
         return jax.vmap(one)(jax.tree_util.tree_map(jnp.asarray, params))
     return one(params)
+
+
+def huber_total(form: FitForm, spec: Spec, p: Any, log_N: Array, log_D: Array, target: Array, weight: Array, delta: Any, asymmetry: Any) -> Array:
+    """The objective of raw parameters `p`: `target` is log L_obs (log residuals) or L_obs (raw)."""
+    log_pred = form.log_loss(p, log_N, log_D)
+    r = log_pred - target if spec.residuals == "log" else jnp.exp(log_pred) - target
+    h = optax.losses.huber_loss(r, delta=delta)
+    if spec.asymmetric:
+        h = jnp.where(r > 0, asymmetry * h, h)
+    total = jnp.sum(weight * h)
+    return total / jnp.sum(weight) if spec.mean else total
 
 
 # --------------------------------------------------------------------------- kernels
