@@ -296,8 +296,33 @@ class _Writer:
     def result(self) -> np.ndarray:
         if self.single is not None:
             return self.single
-        assert self.out is not None
-        return self.out
+        return np.empty(self.shape, self.dtype) if self.out is None else self.out  # nothing written: empty
+
+
+def _tiled(
+    kernel: Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]],
+    params: Any,
+    P: int | None,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    names: tuple[str, str],
+    *,
+    dtype: np.dtype,
+    scratch_bytes: int | None,
+    max_memory: int | None,
+    out: np.ndarray | None,
+    progress: Progress | None,
+) -> np.ndarray:
+    """A 2-D result `kernel(params, rows, cols)` (with a leading P for batched params), checked
+    against the memory bound and computed in tiles; `names` label rows and columns in errors."""
+    shape = (() if P is None else (P,)) + (rows.shape[0], cols.shape[0])
+    _check_result_size(shape, dtype, max_memory, out)
+    writer = _Writer(shape, dtype, _check_out(out, shape, dtype))
+    if math.prod(shape):
+        with _runtime.dtype_scope(dtype):
+            budget = _budget(dtype, P, _tile_scratch(scratch_bytes))
+            _run_tiles(kernel, params, rows, cols, budget, writer, progress, names)
+    return _finish(writer, out)
 
 
 def _run_tiles(
@@ -308,7 +333,7 @@ def _run_tiles(
     budget: _Budget,
     writer: _Writer,
     progress: Progress | None,
-    describe: Callable[[tuple[int, ...]], str],
+    names: tuple[str, str],
 ) -> None:
     """Evaluates `kernel(params, row_values, col_values)` tile by tile into the writer."""
     n_rows, n_cols = rows.shape[0], cols.shape[0]
@@ -334,7 +359,9 @@ def _run_tiles(
             bad = ~np.isfinite(block[..., : r1 - r0, : c1 - c0])
             index = _validate.first_bad(bad)
             *lead, r, c = index
-            raise ValueError(f"the law returned {block[index]!r} {describe((*lead, r0 + r, c0 + c))}; check the parameters and the range of the inputs")
+            where = f"parameter set {lead[0]}, " if lead else ""
+            at = f"at {where}{names[0]}[{r0 + r}]={float(rows[r0 + r]):.6g}, {names[1]}[{c0 + c}]={float(cols[c0 + c]):.6g}"
+            raise ValueError(f"the law returned {float(block[index])!r} {at}; check the parameters and the range of the inputs")
         whole = not row_padded and not col_padded and (r0, c0, r1, c1) == (0, 0, n_rows, n_cols)
         writer.write((..., slice(r0, r1), slice(c0, c1)), block[..., : r1 - r0, : c1 - c0], whole)
         done[0] += (r1 - r0) * (c1 - c0)
@@ -460,21 +487,10 @@ def evaluate(
         D = _validate.positive_array("D", D, dtype=dtype)
         if N.ndim != 1 or D.ndim != 1:
             raise ValueError(f"with grid=True, N and D must be 1-D; got shapes {N.shape} and {D.shape}")
-        shape = lead + (N.shape[0], D.shape[0])
-        _check_result_size(shape, dtype, max_memory, out)
-        writer = _Writer(shape, dtype, _check_out(out, shape, dtype))
-        if math.prod(shape):
-            def describe(index: tuple[int, ...]) -> str:
-                *p, i, j = index
-                where = f"parameter set {p[0]}, " if p else ""
-                return f"at {where}N[{i}]={float(N[i]):.6g}, D[{j}]={float(D[j]):.6g}"
-
-            with _runtime.dtype_scope(dtype):
-                budget = _budget(dtype, P, _tile_scratch(scratch_bytes))
-                _run_tiles(partial(_grid_kernel, law), params, N, D, budget, writer, progress, describe)
-        else:
-            writer.write((...,), np.empty(shape, dtype), whole=True)
-        return _finish(writer, out)
+        return _tiled(
+            partial(_grid_kernel, law), params, P, N, D, ("N", "D"), dtype=dtype, scratch_bytes=scratch_bytes,
+            max_memory=max_memory, out=out, progress=progress,
+        )
     # JAX arrays stay where they are (no round trip through the host on an accelerator).
     on_device = isinstance(N, jax.Array) and isinstance(D, jax.Array)
     N = _device_float_array("N", N, dtype) if on_device else _validate.as_float_array("N", N, dtype=dtype)
@@ -498,8 +514,6 @@ def evaluate(
         with _runtime.dtype_scope(dtype):
             budget = _budget(dtype, P, scratch_bytes if P is None else _tile_scratch(scratch_bytes))
             _run_pairs(params, law, N_flat, D_flat, budget, writer, progress)
-    else:
-        writer.write((...,), np.empty(lead + (0,), dtype), whole=True)
     if out is not None:
         return out
     return _readonly(writer.result().reshape(shape))
@@ -543,19 +557,10 @@ def isoflop(
     dtype = _runtime.resolve_dtype(dtype)
     params, P = prepare_params(law, params, dtype)
     C, N, k = _isoflop_inputs(C, N, dtype, flops_per_param_token)
-    shape = (() if P is None else (P,)) + (C.shape[0], N.shape[0])
-    _check_result_size(shape, dtype, max_memory, out)
-    writer = _Writer(shape, dtype, _check_out(out, shape, dtype))
-
-    def describe(index: tuple[int, ...]) -> str:
-        *p, i, j = index
-        where = f"parameter set {p[0]}, " if p else ""
-        return f"at {where}C[{i}]={float(C[i]):.6g}, N[{j}]={float(N[j]):.6g}"
-
-    with _runtime.dtype_scope(dtype):
-        budget = _budget(dtype, P, _tile_scratch(scratch_bytes))
-        _run_tiles(partial(_isoflop_kernel, law, k=k), params, C, N, budget, writer, progress, describe)
-    return _finish(writer, out)
+    return _tiled(
+        partial(_isoflop_kernel, law, k=k), params, P, C, N, ("C", "N"), dtype=dtype, scratch_bytes=scratch_bytes,
+        max_memory=max_memory, out=out, progress=progress,
+    )
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -630,18 +635,19 @@ def isoflop_min(
         per_call = max(row_tile, _CALL_POINTS // max(M, 1) // row_tile * row_tile) * budget.n_devices
         rows = min(per_call, _runtime.round_up(K, row_tile * budget.n_devices))
         n_blocks = -(-M // width)
-        N_blocks = _runtime.pad_rows(N, n_blocks * width).reshape(n_blocks, width)
+        # What every call shares goes to the device(s) once.
+        N_blocks = _runtime.replicate(_runtime.pad_rows(N, n_blocks * width).reshape(n_blocks, width), budget.mesh)
+        n_valid = _runtime.replicate(np.int32(M), budget.mesh)
         params_dev = _runtime.replicate(params, budget.mesh)
         if budget.mesh is None:
             kernel = partial(_isoflop_min_kernel, law, k=k, row_tile=row_tile)
         else:
             kernel = _isoflop_min_sharded(law, k, row_tile, P is not None, budget.mesh)
-            N_blocks = _runtime.replicate(N_blocks, budget.mesh)
 
         def launches() -> Any:
             for r0, r1 in _spans(K, rows):
                 C_block = _runtime.shard_leading(_runtime.pad_rows(C[r0:r1], rows), budget.mesh)
-                yield (r0, r1), kernel(params_dev, C_block, N_blocks, _runtime.replicate(np.int32(M), budget.mesh))
+                yield (r0, r1), kernel(params_dev, C_block, N_blocks, n_valid)
 
         def collect(span: tuple[int, int], outputs: tuple[jax.Array, jax.Array]) -> None:
             r0, r1 = span
