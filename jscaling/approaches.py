@@ -310,7 +310,6 @@ class Approach2Result(_LawsMixin):
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
-    __str__ = __repr__
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -385,7 +384,6 @@ class Approach1Result(_LawsMixin):
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
-    __str__ = __repr__
 
 
 # --------------------------------------------------------------------------- checks
@@ -586,6 +584,8 @@ class _Budgets:
     logC: np.ndarray
     size_id: np.ndarray  # distinct-N label within the budget, -1 in padding
     valid: np.ndarray
+    lo: np.ndarray  # (G,) smallest log N of the budget
+    hi: np.ndarray  # (G,) largest log N
     centre: np.ndarray  # (G,) mid-range of log N
     scale: np.ndarray  # (G,) half-range of log N (1 where the range is empty)
 
@@ -619,7 +619,7 @@ def _layout(runs: Runs) -> _Budgets:
     hi = np.where(valid, logN_sorted, -np.inf).max(1)
     half = (hi - lo) / 2.0
     return _Budgets(
-        group=labels, count=count, size_id=size_id, valid=valid,
+        group=labels, count=count, size_id=size_id, valid=valid, lo=lo, hi=hi,
         centre=(hi + lo) / 2.0, scale=np.where(half > 0, half, 1.0), **mats,
     )
 
@@ -698,8 +698,6 @@ def approach2(
     lay = _layout(runs)
     G = lay.group.shape[0]
     fit = _parabolas(lay.u(), lay.loss, lay.weight, lay.logC, lay.size_id, lay.valid, lay.centre, lay.scale)
-    range_lo = np.where(lay.valid, lay.logN, np.inf).min(1)
-    range_hi = np.where(lay.valid, lay.logN, -np.inf).max(1)
     too_few = np.zeros(G, dtype=bool)
     no_min = np.zeros(G, dtype=bool)
     reasons = []
@@ -710,7 +708,7 @@ def approach2(
             continue
         few, nomin, why = _budget_reason(
             int(lay.count[g]), int(fit.n_sizes[g]), min_runs, bool(np.isfinite(fit.curvature[g])),
-            float(fit.curvature[g]), float(fit.N_opt_log[g]), float(range_lo[g]), float(range_hi[g]),
+            float(fit.curvature[g]), float(fit.N_opt_log[g]), float(lay.lo[g]), float(lay.hi[g]),
         )
         too_few[g], no_min[g] = few, nomin
         reasons.append(why)
