@@ -121,18 +121,6 @@ class OutputSection:
     svg: bool = False
 
 
-_SECTIONS: dict[str, type] = {
-    "data": DataSection,
-    "simulate": SimulateSection,
-    "fit": FitSection,
-    "bootstrap": BootstrapSection,
-    "holdout": HoldoutSection,
-    "allocate": AllocateSection,
-    "compare": CompareSection,
-    "output": OutputSection,
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """Everything a study needs; every field has a default (the built-in study)."""
@@ -218,6 +206,10 @@ class StudyConfig:
                 lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
         return "\n".join(lines)
+
+
+# The TOML sections, in order: every field of StudyConfig but `source`.
+_SECTIONS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(StudyConfig) if f.name != "source"}
 
 
 LIMITS: Mapping[str, int] = {
