@@ -319,23 +319,35 @@ def _axes_list(axes: Any, counts: Sequence[int], name: str = "axes") -> list[Axe
     return flat
 
 
-def _positive_1d(name: str, value: ArrayLike) -> np.ndarray:
-    array = _validate.positive_array(name, value)
+def _one_d(name: str, array: np.ndarray) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     return array
+
+
+def _positive_1d(name: str, value: ArrayLike) -> np.ndarray:
+    return _one_d(name, _validate.positive_array(name, value))
 
 
 def _finite_1d(name: str, value: ArrayLike) -> np.ndarray:
     array = _validate.as_float_array(name, value)
     _validate.check_finite(name, array)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    return array
+    return _one_d(name, array)
+
+
+def _array_pair(name: str, value: Any, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """`value` as two positive 1-D arrays, e.g. `frontier` as `(N, D)`."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair ({first}, {second}) of arrays, got {type(value).__name__}")
+    return _positive_1d(f"{name}[0] ({first})", value[0]), _positive_1d(f"{name}[1] ({second})", value[1])
+
+
+def _light_grid(ax: Any, color: str = "0.9") -> None:
+    """Major grid lines behind the data."""
+    ax.grid(True, which="major", color=color, lw=0.6)
+    ax.set_axisbelow(True)
 
 
 def _same_length(**arrays: np.ndarray) -> int:
@@ -348,10 +360,7 @@ def _same_length(**arrays: np.ndarray) -> int:
 
 
 def _band(name: str, band: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(band, (tuple, list)) or len(band) != 2:
-        raise TypeError(f"{name} must be a pair (low, high) of arrays, got {type(band).__name__}")
-    low = _positive_1d(f"{name}[0] (low)", band[0])
-    high = _positive_1d(f"{name}[1] (high)", band[1])
+    low, high = _array_pair(name, band, "low", "high")
     if low.shape[0] != n or high.shape[0] != n:
         raise ValueError(f"{name} arrays must have one entry per budget ({n}); got {low.shape[0]} and {high.shape[0]}")
     return low, high
@@ -601,8 +610,7 @@ def isoflop_curves(
     _set_log_ticks(ax.xaxis)
     ax.set_xlabel(LABEL_N)
     ax.set_ylabel(LABEL_LOSS)
-    ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.set_axisbelow(True)
+    _light_grid(ax)
     bar = None
     if colorbar:
         mappable = _cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -752,9 +760,7 @@ def loss_contours(
         budgets = np.sort(_positive_1d("budgets", budgets))
     frontier_xy = None
     if frontier is not None:
-        if not isinstance(frontier, (tuple, list)) or len(frontier) != 2:
-            raise TypeError(f"frontier must be a pair (N, D) of arrays, got {type(frontier).__name__}")
-        fN, fD = _positive_1d("frontier[0] (N)", frontier[0]), _positive_1d("frontier[1] (D)", frontier[1])
+        fN, fD = _array_pair("frontier", frontier, "N", "D")
         _same_length(**{"frontier N": fN, "frontier D": fD})
         frontier_xy = (fN, fD)
 
@@ -948,9 +954,7 @@ def frontier_bands(
     references = [_reference(entry) for entry in ([presets] if isinstance(presets, (str, Preset)) else presets)]
     pts = None
     if points is not None:
-        if not isinstance(points, (tuple, list)) or len(points) != 2:
-            raise TypeError(f"points must be a pair (C, N) of arrays, got {type(points).__name__}")
-        pC, pN = _positive_1d("points[0] (C)", points[0]), _positive_1d("points[1] (N)", points[1])
+        pC, pN = _array_pair("points", points, "C", "N")
         _same_length(**{"points C": pC, "points N": pN})
         pts = (pC, pN, pC / (k * pN))
 
@@ -989,8 +993,7 @@ def frontier_bands(
         _set_log_ticks(ax.yaxis)
         ax.set_xlabel(LABEL_C)
         ax.set_ylabel(ylabel)
-        ax.grid(True, which="major", color="0.9", lw=0.6)
-        ax.set_axisbelow(True)
+        _light_grid(ax)
     handles = lines[:1] + bands[:1] + point_artists[:1] + [v[0] for v in ref_lines.values()]
     leg = panels[0].legend(handles=handles, loc="upper left", fontsize="small", framealpha=0.92)
     return FrontierPlot(fig, tuple(panels), tuple(lines), tuple(bands),
@@ -1060,8 +1063,7 @@ def residuals(
         ax.set_ylim(-limit, limit)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("residual log(predicted / observed)")
-        ax.grid(True, which="major", color="0.9", lw=0.6)
-        ax.set_axisbelow(True)
+        _light_grid(ax)
     ax = panels[3]
     both = np.concatenate([observed, predicted])
     pad = 0.04 * float(both.max() - both.min()) or 0.01
@@ -1073,8 +1075,7 @@ def residuals(
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(f"observed {LABEL_LOSS}")
     ax.set_ylabel(f"predicted {LABEL_LOSS}")
-    ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.set_axisbelow(True)
+    _light_grid(ax)
     ax.text(0.04, 0.96, f"RMS log residual = {rms:.3g}\n{N.shape[0]} runs", transform=ax.transAxes,
             va="top", ha="left", fontsize="small",
             bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8", alpha=0.9))
@@ -1174,8 +1175,7 @@ def bootstrap_pairs(
     ax.set_ylabel(_param_label(names[1]))
     ax.xaxis.set_major_locator(_ticker.MaxNLocator(nbins=6))
     ax.yaxis.set_major_locator(_ticker.MaxNLocator(nbins=6))
-    ax.grid(True, which="major", color="0.92", lw=0.6)
-    ax.set_axisbelow(True)
+    _light_grid(ax, color="0.92")
     leg = None
     if legend:  # above the axes, clear of the samples
         leg = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01, 1.0, 0.1), mode="expand",
