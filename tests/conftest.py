@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -42,3 +45,15 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
     env.update(extra)
     return env
+
+
+def run_python(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> str:
+    """Runs a child Python (`python ARGS`); asserts it succeeded and returns its stdout."""
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def last_json_line(stdout: str) -> dict:
+    """The JSON object a child printed last."""
+    return json.loads(stdout.strip().splitlines()[-1])

@@ -21,7 +21,6 @@ from jscaling.presets import get_preset
 
 P_H = ChinchillaParams(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 P_UNROUNDED = get_preset("hoffmann2022-unrounded").params
-P_BESIROGLU = get_preset("besiroglu2024").params
 P_MUENNIGHOFF = get_preset("muennighoff2023").params
 GOPHER = 5.76e23
 
@@ -369,7 +368,7 @@ def test_rows_repr_and_public_surface():
     two = allocate.compute_optimal(P_H, [1e21, 1e23])
     assert f"loss=[{two.loss[0]:.5g}, {two.loss[1]:.5g}]" in repr(two) and two.loss[0] > two.loss[1]
     many = allocate.compute_optimal(P_H, np.logspace(19, 25, 7))
-    assert f"C=[1e+19, 1e+20, ..., 1e+25] FLOPs" in repr(many)
+    assert "C=[1e+19, 1e+20, ..., 1e+25] FLOPs" in repr(many)
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.N = None  # type: ignore[misc]
     for name in allocate.__all__:
@@ -515,7 +514,7 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_unreachable_target_with_samples_names_the_sample(tmp_path, capsys, rng):
+def test_cli_unreachable_target_with_samples_names_the_sample(tmp_path, capsys):
     samples = ChinchillaParams(*(np.asarray(P_H)[:, None] * np.ones((5, 4))))
     samples = samples._replace(E=np.array([1.69, 1.69, 2.05, 1.69]))
     fit = _fit_json(tmp_path / "fit.json", samples)

@@ -69,16 +69,22 @@ def _samples(**override) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class Case:
-    """One row of tests/BAD_INPUTS.md: an input, the command it is given to, the message."""
+class _Row:
+    """One row of tests/BAD_INPUTS.md: its id (the pytest id), the files to write, the argv."""
 
     id: str
     files: dict
     argv: tuple
-    message: str
 
     def __str__(self) -> str:
         return self.id
+
+
+@dataclasses.dataclass(frozen=True)
+class Case(_Row):
+    """A refused input: the message it gets."""
+
+    message: str
 
 
 def _runs_cases() -> list[Case]:
@@ -383,15 +389,9 @@ def test_every_case_is_in_the_table():
 
 
 @dataclasses.dataclass(frozen=True)
-class Warned:
-    id: str
-    files: dict
-    argv: tuple
+class Warned(_Row):
     code: int
     messages: tuple
-
-    def __str__(self) -> str:
-        return self.id
 
 
 # Sixteen runs in most cases, so that the fits share one compiled program.
@@ -438,14 +438,8 @@ def test_unidentifiable_or_unconverged_fit_says_so(case, tmp_path, monkeypatch, 
 
 
 @dataclasses.dataclass(frozen=True)
-class Legal:
-    id: str
-    files: dict
-    argv: tuple
+class Legal(_Row):
     output: str
-
-    def __str__(self) -> str:
-        return self.id
 
 
 _N4, _D4 = np.repeat(np.logspace(7.5, 9.5, 4), 4), np.tile(np.logspace(9, 11, 4), 4)  # 16 runs
@@ -532,7 +526,7 @@ def test_lost_interrupt_still_stops_the_commit(tmp_path):
     assert json.loads(out.read_text()) == {"new": 1}
 
 
-def test_interrupt_during_a_commit_waits_for_it(tmp_path):
+def test_interrupt_during_a_commit_waits_for_it():
     done = []
     with pytest.raises(KeyboardInterrupt):
         with _io.interrupts_deferred():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from conftest import subprocess_env
+from conftest import last_json_line, run_python, subprocess_env
 
 from jscaling import _cache
 
@@ -31,9 +30,7 @@ CHILD = textwrap.dedent(
 
 
 def _child(env: dict[str, str]) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return last_json_line(run_python(["-c", CHILD], env=env))
 
 
 def test_second_process_reuses_compiled_programs(tmp_path):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from conftest import REPO, subprocess_env
+from conftest import REPO, run_python, subprocess_env
 
 from jscaling._io import load_params_file
 from jscaling.data import simulate_isoflop_sweep
@@ -20,11 +18,7 @@ SCRIPTS = REPO / "scripts"
 
 
 def _run(name: str, *args: str, cwd: Path) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, env=subprocess_env(), cwd=cwd, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return run_python([str(SCRIPTS / name), *args], env=subprocess_env(), cwd=cwd)
 
 
 @pytest.fixture(scope="module")

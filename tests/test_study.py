@@ -77,7 +77,7 @@ def test_summary_reads_like_a_report(default_study):
     assert "nan" not in text.lower().replace("nans", "")
 
 
-def test_resolved_config_round_trips(default_study, tmp_path):
+def test_resolved_config_round_trips(default_study):
     out, _, _ = default_study
     written = tomllib.loads((out / "config.toml").read_text())
     assert written["bootstrap"]["samples"] == 40
@@ -85,7 +85,7 @@ def test_resolved_config_round_trips(default_study, tmp_path):
     assert config.to_dict() == StudyConfig().replace(bootstrap={"samples": 40}, output={"dir": config.output.dir}).to_dict()
 
 
-def test_study_from_a_config_file_with_a_runs_file(tmp_path, capsys):
+def test_study_from_a_config_file_with_a_runs_file(tmp_path):
     rng = np.random.default_rng(3)
     N = np.repeat(np.logspace(7.5, 9.5, 6), 5)
     D = np.tile(np.logspace(9, 11, 5), 6)

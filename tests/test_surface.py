@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
 import jax
 import numpy as np
 import pytest
-from conftest import subprocess_env
+from conftest import last_json_line, run_python, subprocess_env
 
 import jscaling as js
 from jscaling import surface, testing
@@ -275,9 +272,7 @@ def test_sharded_over_four_devices_equals_one(tmp_path, rng):
     script = tmp_path / "sharded.py"
     script.write_text(SHARDED_SCRIPT)
     env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ref.npz")], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = last_json_line(run_python([str(script), str(tmp_path / "ref.npz")], env=env))
     assert result == {"pairs": True, "pairs_batch": True, "grid": True, "argmin": True}
 
 

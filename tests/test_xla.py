@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
-from conftest import subprocess_env
+from conftest import last_json_line, run_python, subprocess_env
 
 from jscaling import _xla
 
@@ -35,9 +32,7 @@ CHILD = textwrap.dedent(
 def test_fast_kernels_give_the_same_answers():
     env = subprocess_env(JSCALING_FAST_CPU="1")
     env["XLA_FLAGS"] = env["XLA_FLAGS"].replace(_xla.FLAG, "").strip()
-    proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = last_json_line(run_python(["-c", CHILD], env=env))
     assert out["on"] is True and out["again"] is True
     assert out["err64"] < 1e-12
     assert out["err32"] < 1e-5
