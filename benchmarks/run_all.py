@@ -70,7 +70,8 @@ def summarise() -> None:
         rows = data["results"]["rows"] if isinstance(data["results"], dict) and "rows" in data["results"] else data["results"]
         lines += [f"## {name} ({data['environment']['date']})", ""]
         if isinstance(rows, list) and rows and isinstance(rows[0], dict):
-            columns = [c for c in rows[0] if not isinstance(rows[0][c], (list, dict))]
+            # Every scalar column any row has, in order of first appearance.
+            columns = list(dict.fromkeys(c for row in rows for c, v in row.items() if not isinstance(v, (list, dict))))
             lines.append("| " + " | ".join(columns) + " |")
             lines.append("|" + "---|" * len(columns))
             for row in rows:
